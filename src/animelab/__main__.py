@@ -1,0 +1,3 @@
+from animelab.cli import main
+
+main()

@@ -1,0 +1,118 @@
+"""Ingest: read every source, validate into entries, quarantine what fails, never drop silently."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from animelab.corpus.readers import FORMATS, SourceRecord
+from animelab.corpus.schema import AnimeEntry
+from animelab.errors import LabError
+
+log = logging.getLogger(__name__)
+
+
+class QuarantineExceeded(LabError):
+    pass
+
+
+@dataclass(frozen=True)
+class QuarantinedRecord:
+    source: str
+    location: str
+    reason: str
+    raw: str | dict[str, Any]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"source": self.source, "location": self.location, "reason": self.reason, "raw": self.raw}
+
+
+@dataclass
+class IngestResult:
+    entries: list[BaseModel] = field(default_factory=list)
+    quarantined: list[QuarantinedRecord] = field(default_factory=list)
+    read_per_source: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def read(self) -> int:
+        return sum(self.read_per_source.values())
+
+    @property
+    def quarantined_share(self) -> float:
+        return len(self.quarantined) / self.read if self.read else 0.0
+
+    def metrics(self) -> dict[str, Any]:
+        return {
+            "read": self.read,
+            "ingested": len(self.entries),
+            "quarantined": len(self.quarantined),
+            "quarantined_share": round(self.quarantined_share, 6),
+            "read_per_source": dict(sorted(self.read_per_source.items())),
+            "quarantined_per_reason": dict(sorted(Counter(reason_kind(q.reason) for q in self.quarantined).items())),
+        }
+
+
+def reason_kind(reason: str) -> str:
+    """The part of a reason before its first colon: 'invalid JSON', 'duplicate id', a field name..."""
+    return reason.split(":", 1)[0]
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    problems = []
+    for detail in error.errors():
+        location = ".".join(str(part) for part in detail["loc"]) or "record"
+        problems.append(f"{location}: {detail['msg']} (got {detail.get('input')!r:.60})")
+    return "; ".join(problems)
+
+
+def parse_record(record: SourceRecord, parse: Callable[[Any], BaseModel]) -> tuple[BaseModel | None, str]:
+    """Return the parsed entry, or None and the reason it cannot be ingested."""
+    try:
+        return parse(record.raw), ""
+    except json.JSONDecodeError as error:
+        return None, f"invalid JSON: {error.msg} at column {error.colno}"
+    except ValidationError as error:
+        return None, describe_validation_error(error)
+    except (ValueError, KeyError, TypeError) as error:
+        return None, f"{type(error).__name__}: {error}"
+
+
+def entry_key(entry: BaseModel) -> str:
+    return entry.id if isinstance(entry, AnimeEntry) else f"bangumi:{entry.bangumi_id}"
+
+
+def ingest(sources: list[tuple[str, str, Path]]) -> IngestResult:
+    """Read ``(name, format, path)`` sources in order; of records sharing an id the first wins."""
+    result = IngestResult()
+    first_seen: dict[str, str] = {}
+    for name, format_name, path in sources:
+        source_format = FORMATS[format_name]
+        for record in source_format.read(path):
+            result.read_per_source[name] += 1
+            entry, reason = parse_record(record, source_format.parse)
+            if entry is not None and (key := entry_key(entry)) in first_seen:
+                entry, reason = None, f"duplicate id: {key} already ingested from {first_seen[key]}"
+            if entry is None:
+                result.quarantined.append(QuarantinedRecord(name, record.location, reason, record.raw))
+            else:
+                first_seen[key] = record.location
+                result.entries.append(entry)
+        log.info("%s: read %d records from %s", name, result.read_per_source[name], path)
+    return result
+
+
+def check_quarantine(result: IngestResult, max_share: float, what: str) -> None:
+    if result.quarantined_share > max_share:
+        reasons = Counter(reason_kind(q.reason) for q in result.quarantined).most_common(5)
+        raise QuarantineExceeded(
+            f"{what}: {len(result.quarantined)} of {result.read} records quarantined "
+            f"({result.quarantined_share:.1%}), above ingest.max_quarantined_share={max_share:.1%}; "
+            f"most common reasons: {reasons}"
+        )

