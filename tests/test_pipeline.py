@@ -43,12 +43,13 @@ def tiny_project(tmp_path_factory, repo_params) -> Path:
                       "enriched": str(repo_params.data.enriched)}
     params["embed"]["vectors"] = TINY_VECTORS
     params["embed"]["text_model"]["max_length"] = 128
+    params["index"]["vectors"] = ["title_vector", "genre_vector", "episode_vector"]
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
     assert run(["dvc", "init", "--no-scm", "-q"], project).returncode == 0
     return project
 
 
-def test_dvc_repro_runs_ingest_and_embed_then_does_nothing(tiny_project):
+def test_dvc_repro_runs_every_stage_then_does_nothing(tiny_project):
     first = run(["dvc", "repro"], tiny_project)
     assert first.returncode == 0, first.stderr[-3000:]
     ingest_metrics = json.loads((tiny_project / "reports/metrics/ingest.json").read_text())
@@ -71,6 +72,9 @@ def test_dvc_repro_runs_ingest_and_embed_then_does_nothing(tiny_project):
     }
     assert not (embeddings / "review_vector.npz").exists() and not (embeddings / "image_vector.npz").exists()
     assert json.loads((tiny_project / "reports/metrics/embed.json").read_text())["title_vector"] == 68
+    index_metrics = json.loads((tiny_project / "reports/metrics/index.json").read_text())
+    assert index_metrics["points"] == 68
+    assert index_metrics["indexed_vectors"] == 68 + 68 + len(episode.ids)
 
     second = run(["dvc", "repro"], tiny_project)
     assert second.returncode == 0
@@ -135,3 +139,14 @@ def test_params_errors_name_the_bad_key(tiny_project, tmp_path):
     assert "embed.text_model.max_lenght: Extra inputs are not permitted" in result.stderr
     assert "embed.vectors: Value error, unknown vectors ['plot_vector']" in result.stderr
     assert "ingest.max_quarantined_share: Input should be less than or equal to 1" in result.stderr
+
+
+def test_search_cli_over_the_built_index(tiny_project):
+    result = run([sys.executable, "-m", "animelab", "search", "a detective chases a killer with a notebook of death",
+                  "--vectors", "title,genre", "--fusion", "rrf", "--filter", "genre=Supernatural", "--limit", "3"],
+                 tiny_project)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 3 and "Death Note" in lines[0]
+    refused = run([sys.executable, "-m", "animelab", "search", "x", "--vectors", "staff"], tiny_project)
+    assert refused.returncode != 0 and "['staff_vector'] are not in the index" in refused.stderr

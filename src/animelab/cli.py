@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 from animelab.corpus.readers import read_corpus
 from animelab.errors import LabError, run_stage
-from animelab.fields import VECTORS, vector_inputs
+from animelab.fields import TEXT_VECTOR_NAMES, VECTORS, vector_inputs
+from animelab.index.query import FilterSpec, Tuning
+from animelab.params import load_params
+
+FILTER_ALIASES = {"genre": "genres", "theme": "themes", "demographic": "demographics", "studio": "studios"}
+_FILTER = re.compile(r"^(?P<key>[a-z_]+)(?P<mode>:all)?(?P<op>>=|<=|=)(?P<value>.+)$")
 
 
 def show_vectors(_: argparse.Namespace) -> None:
@@ -29,6 +35,63 @@ def show_fields(args: argparse.Namespace) -> None:
             print(f"   {segment}")
 
 
+def parse_filters(expressions: list[str]) -> FilterSpec | None:
+    """``genre=Sports,Drama`` (any of), ``genre:all=Action,Comedy`` (all of), ``year>=2010``, ``score<=8``."""
+    values: dict[str, object] = {}
+    for expression in expressions:
+        match = _FILTER.match(expression.strip())
+        if not match:
+            raise LabError(f"--filter {expression!r}: expected key=value, key:all=v1,v2, key>=n or key<=n")
+        key = FILTER_ALIASES.get(match["key"], match["key"])
+        op, value = match["op"], match["value"]
+        if op == "=":
+            field = f"{key}_{'all' if match['mode'] else 'any'}"
+            values[field] = [*values.get(field, []), *[v.strip() for v in value.split(",") if v.strip()]]
+        else:
+            values[f"{key}_{'gte' if op == '>=' else 'lte'}"] = value
+    if not values:
+        return None
+    try:
+        return FilterSpec.model_validate(values)
+    except ValueError as error:
+        raise LabError(f"--filter: {error}") from error
+
+
+def vector_names(names: str, indexed: list[str]) -> list[str]:
+    """``title,genre`` -> ``["title_vector", "genre_vector"]``; ``all`` -> every indexed text vector."""
+    if names == "all":
+        return [name for name in indexed if name in TEXT_VECTOR_NAMES]
+    result = [name if name.endswith("_vector") else f"{name}_vector" for name in names.split(",") if name]
+    unknown = sorted(set(result) - set(TEXT_VECTOR_NAMES))
+    if unknown:
+        raise LabError(f"--vectors: unknown text vectors {unknown}; known: {list(TEXT_VECTOR_NAMES)}")
+    missing = sorted(set(result) - set(indexed))
+    if missing:
+        raise LabError(f"--vectors: {missing} are not in the index (index.vectors)")
+    return result
+
+
+def search(args: argparse.Namespace) -> None:
+    from animelab.encoders.text import TextEncoder
+    from animelab.index.build import open_index
+    from animelab.search import search_text
+
+    params = load_params(args.params)
+    vectors = vector_names(args.vectors, params.index.vectors)
+    tuning = Tuning(hnsw_ef=args.hnsw_ef, exact=args.exact, quantization_ignore=args.ignore_quantization,
+                    rescore=args.rescore, oversampling=args.oversampling)
+    index = open_index(params.index, args.index)
+    try:
+        hits = search_text(index, TextEncoder(params.embed.text_model), args.query, vectors, limit=args.limit,
+                           prefetch_limit=args.prefetch_limit, fusion=args.fusion, rrf_k=args.rrf_k,
+                           weights=[float(w) for w in args.weights.split(",")] if args.weights else None,
+                           filter=parse_filters(args.filter), tuning=tuning)
+    finally:
+        index.close()
+    for rank, hit in enumerate(hits, start=1):
+        print(f"{rank:>3}. {hit.score:.4f}  {hit.anime_id:<14} {hit.payload.get('title', '')}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m animelab", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -38,6 +101,28 @@ def build_parser() -> argparse.ArgumentParser:
     fields.add_argument("anime_id", help="corpus id, e.g. mal:1535")
     fields.add_argument("--corpus", type=Path, default=Path("data/corpus/anime.jsonl"))
     fields.set_defaults(handler=show_fields)
+
+    query = commands.add_parser("search", help="search the built index with a text query",
+                                description="Search the index the `index` stage built. Several --vectors are "
+                                            "prefetched and fused (RRF or DBSF).")
+    query.add_argument("query", help="free text, e.g. 'high school volleyball team'")
+    query.add_argument("--vectors", default="title", help="comma-separated text vectors (title,genre,...) or 'all'")
+    query.add_argument("--fusion", choices=["rrf", "dbsf"], default="rrf")
+    query.add_argument("--rrf-k", type=int, default=60)
+    query.add_argument("--weights", help="comma-separated weights, one per vector (weighted RRF)")
+    query.add_argument("--filter", action="append", default=[],
+                       help="genre=Sports,Drama | genre:all=Action,Comedy | studio=Madhouse | type=TV | "
+                            "year>=2010 | score>=8 (repeatable; genre/theme/demographic/studio/type/status/year/score)")
+    query.add_argument("--limit", type=int, default=10)
+    query.add_argument("--prefetch-limit", type=int, default=100, help="candidates per vector before fusion")
+    query.add_argument("--hnsw-ef", type=int)
+    query.add_argument("--exact", action="store_true", help="exact scan instead of the HNSW graph")
+    query.add_argument("--ignore-quantization", action="store_true")
+    query.add_argument("--rescore", action=argparse.BooleanOptionalAction, default=None)
+    query.add_argument("--oversampling", type=float)
+    query.add_argument("--params", type=Path, default=Path("params.yaml"))
+    query.add_argument("--index", type=Path, default=Path("data/index"))
+    query.set_defaults(handler=search)
     return parser
 
 

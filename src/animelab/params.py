@@ -7,13 +7,14 @@ names the offending key as a dotted path, e.g. ``embed.text_model.max_length``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from animelab.errors import LabError
-from animelab.fields import VECTOR_NAMES
+from animelab.fields import VECTOR_NAMES, Priority
+from animelab.index.payload import PAYLOAD_FIELDS
 
 
 class Section(BaseModel):
@@ -50,18 +51,97 @@ class ImageModelParams(Section):
     device: str = "cpu"
 
 
+def known_vectors(vectors: list[str]) -> list[str]:
+    unknown = sorted(set(vectors) - set(VECTOR_NAMES))
+    if unknown:
+        raise ValueError(f"unknown vectors {unknown}; known: {list(VECTOR_NAMES)}")
+    return vectors
+
+
 class EmbedParams(Section):
     text_model: TextModelParams
     image_model: ImageModelParams
-    vectors: list[str]
+    vectors: Annotated[list[str], AfterValidator(known_vectors)]
 
-    @field_validator("vectors")
+
+class HnswParams(Section):
+    m: int = Field(ge=0, le=128, description="edges per node; 0 builds no graph (exact search only)")
+    ef_construct: int = Field(ge=4, le=4096)
+    full_scan_threshold: int = Field(ge=0, description="KB of vectors below which a segment is scanned, not walked")
+
+
+class QuantizationParams(Section):
+    kind: Literal["none", "scalar", "binary", "product"]
+    quantile: float | None = Field(default=None, gt=0.5, le=1.0, description="scalar only")
+    compression: Literal[4, 8, 16, 32, 64] | None = Field(default=None, description="product only: x4..x64")
+    always_ram: bool = True
+
+    @model_validator(mode="after")
+    def options_fit_kind(self) -> "QuantizationParams":
+        if self.quantile is not None and self.kind != "scalar":
+            raise ValueError(f"quantile applies to scalar quantization only, not {self.kind!r}")
+        if self.kind == "product" and self.compression is None:
+            raise ValueError("product quantization needs compression (4, 8, 16, 32 or 64)")
+        if self.compression is not None and self.kind != "product":
+            raise ValueError(f"compression applies to product quantization only, not {self.kind!r}")
+        return self
+
+
+class PriorityParams(Section):
+    hnsw: HnswParams
+    quantization: QuantizationParams
+    on_disk: bool = Field(default=False, description="original vectors memory-mapped instead of in RAM")
+
+
+class SparseVectorParams(Section):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    modifier: Literal["none", "idf"] = "none"
+
+
+class ServerParams(Section):
+    url: str | None = None
+    api_key: str | None = None
+    collection: str = "anime"
+    timeout_seconds: int = Field(default=60, ge=1)
+
+
+class IndexParams(Section):
+    backend: Literal["edge", "server"]
+    distance: Literal["cosine", "dot", "euclid"]
+    vectors: Annotated[list[str], Field(min_length=1), AfterValidator(known_vectors)]
+    priorities: dict[Priority, PriorityParams]
+    indexing_threshold_kb: int = Field(ge=1, description="segments larger than this get their HNSW graph built")
+    indexing_threads: int = Field(ge=0, description="HNSW build threads; 0 = all cores")
+    segments: int = Field(ge=1, description="segments the optimizer aims for")
+    batch_size: int = Field(ge=1)
+    payload_indexes: dict[str, Literal["keyword", "integer", "float"]]
+    sparse_vectors: list[SparseVectorParams] = []
+    server: ServerParams = ServerParams()
+
+    @field_validator("priorities")
     @classmethod
-    def known_vectors(cls, vectors: list[str]) -> list[str]:
-        unknown = sorted(set(vectors) - set(VECTOR_NAMES))
+    def every_priority(cls, priorities: dict[str, PriorityParams]) -> dict[str, PriorityParams]:
+        missing = sorted({"high", "medium", "low"} - set(priorities))
+        if missing:
+            raise ValueError(f"missing priority classes {missing}")
+        return priorities
+
+    @field_validator("payload_indexes")
+    @classmethod
+    def known_payload_fields(cls, indexes: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(indexes) - set(PAYLOAD_FIELDS))
         if unknown:
-            raise ValueError(f"unknown vectors {unknown}; known: {list(VECTOR_NAMES)}")
-        return vectors
+            raise ValueError(f"unknown payload fields {unknown}; known: {list(PAYLOAD_FIELDS)}")
+        return indexes
+
+    @model_validator(mode="after")
+    def consistent(self) -> "IndexParams":
+        if self.backend == "server" and not self.server.url:
+            raise ValueError("backend 'server' needs server.url")
+        clashes = sorted({s.name for s in self.sparse_vectors} & set(VECTOR_NAMES))
+        if clashes:
+            raise ValueError(f"sparse_vectors names {clashes} clash with dense vector names")
+        return self
 
 
 class Params(Section):
@@ -69,6 +149,7 @@ class Params(Section):
     data: DataParams
     ingest: IngestParams
     embed: EmbedParams
+    index: IndexParams
 
 
 class ParamsError(LabError):

@@ -1,0 +1,53 @@
+"""Pick the backend from params: build a collection from stage outputs, or open a built one."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from animelab.corpus.schema import AnimeEntry
+from animelab.embeddings import load_manifest, load_vector
+from animelab.index.backend import BuildReport, SearchIndex
+from animelab.index.edge import EdgeIndex
+from animelab.index.points import index_points
+from animelab.index.server import ServerIndex, connect
+from animelab.index.spec import CollectionSpec, collection_spec
+from animelab.io import write_json
+from animelab.params import IndexParams
+
+SHARD = "shard"
+SERVER_MARKER = "server.json"
+
+
+def embedding_dims(manifest: dict) -> dict[str, int | None]:
+    return {name: stats.get("dim") if stats.get("count") else None for name, stats in manifest["vectors"].items()}
+
+
+def spec_for(params: IndexParams, embeddings_dir: Path) -> CollectionSpec:
+    return collection_spec(params, embedding_dims(load_manifest(embeddings_dir)))
+
+
+def build_index(params: IndexParams, spec: CollectionSpec, entries: list[AnimeEntry], embeddings_dir: Path,
+                out_dir: Path) -> BuildReport:
+    """Build the collection; ``out_dir`` gets the shard (edge) or a marker naming the server collection."""
+    dense = {name: load_vector(embeddings_dir, name) for name in spec.dense_names}
+    points = index_points(entries, dense)
+    start = time.perf_counter()
+    if params.backend == "edge":
+        report = EdgeIndex.build(out_dir / SHARD, spec, points, params.batch_size, params.indexing_threads,
+                                 params.segments)
+    else:
+        report = ServerIndex.build(connect(params.server), params.server.collection, spec, points,
+                                   params.batch_size, params.indexing_threads, params.segments)
+        write_json(out_dir / SERVER_MARKER, {"url": params.server.url, "collection": params.server.collection,
+                                             "spec_key": spec.key()})
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def open_index(params: IndexParams, index_dir: Path) -> SearchIndex:
+    if params.backend == "edge":
+        return EdgeIndex(Path(index_dir) / SHARD)
+    marker = json.loads((Path(index_dir) / SERVER_MARKER).read_text(encoding="utf-8"))
+    return ServerIndex(connect(params.server), marker["collection"])

@@ -1,0 +1,116 @@
+"""Engine-agnostic search requests and results; each backend translates them to its own API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+@dataclass(frozen=True)
+class SparseQuery:
+    indices: list[int]
+    values: list[float]
+
+
+@dataclass(frozen=True)
+class VectorQuery:
+    """Nearest neighbours of ``vector`` in the named vector ``using``; ``limit`` is the prefetch depth."""
+
+    using: str
+    vector: list[float] | SparseQuery
+    limit: int = 100
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One payload condition: ``any_of`` / ``all_of`` values, or a ``gte``/``lte`` range."""
+
+    key: str
+    any_of: tuple[str, ...] = ()
+    all_of: tuple[str, ...] = ()
+    gte: float | None = None
+    lte: float | None = None
+
+
+class FilterSpec(BaseModel):
+    """Payload filters of the search API. List filters match any of / all of their values."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    genres_any: list[str] = []
+    genres_all: list[str] = []
+    themes_any: list[str] = []
+    themes_all: list[str] = []
+    demographics_any: list[str] = []
+    demographics_all: list[str] = []
+    studios_any: list[str] = []
+    type_any: list[str] = []
+    status_any: list[str] = []
+    year_gte: int | None = None
+    year_lte: int | None = None
+    score_gte: float | None = None
+    score_lte: float | None = None
+
+    def conditions(self) -> list[Condition]:
+        result = []
+        for key in ("genres", "themes", "demographics", "studios", "type", "status"):
+            any_of = tuple(getattr(self, f"{key}_any"))
+            all_of = tuple(getattr(self, f"{key}_all", ()))
+            if any_of or all_of:
+                result.append(Condition(key, any_of=any_of, all_of=all_of))
+        for key in ("year", "score"):
+            gte, lte = getattr(self, f"{key}_gte"), getattr(self, f"{key}_lte")
+            if gte is not None or lte is not None:
+                result.append(Condition(key, gte=gte, lte=lte))
+        return result
+
+
+class Tuning(BaseModel):
+    """Search-time knobs: HNSW beam width, exact scan, and how quantized vectors are used."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    hnsw_ef: int | None = Field(default=None, ge=1)
+    exact: bool = False
+    quantization_ignore: bool = False
+    rescore: bool | None = None
+    oversampling: float | None = Field(default=None, ge=1.0)
+
+    @model_validator(mode="after")
+    def exact_ignores_the_rest(self) -> "Tuning":
+        if self.exact and self.hnsw_ef is not None:
+            raise ValueError("hnsw_ef has no effect with exact search")
+        return self
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    """One vector query is a plain search; several are prefetched and fused."""
+
+    queries: tuple[VectorQuery, ...]
+    limit: int = 10
+    fusion: Literal["rrf", "dbsf"] = "rrf"
+    rrf_k: int = 60
+    weights: tuple[float, ...] | None = None
+    filter: FilterSpec | None = None
+    tuning: Tuning = field(default_factory=Tuning)
+    with_payload: tuple[str, ...] = ("anime_id", "title")
+
+    def __post_init__(self) -> None:
+        if not self.queries:
+            raise ValueError("a search needs at least one vector query")
+        if self.weights is not None and len(self.weights) != len(self.queries):
+            raise ValueError(f"{len(self.weights)} weights for {len(self.queries)} vector queries")
+
+    @property
+    def fused(self) -> bool:
+        return len(self.queries) > 1
+
+
+@dataclass(frozen=True)
+class Hit:
+    anime_id: str
+    score: float
+    payload: dict[str, Any]

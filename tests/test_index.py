@@ -1,0 +1,321 @@
+"""Indexing and search on the real Qdrant Edge engine (and qdrant-client's local mode)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from qdrant_client import QdrantClient
+
+from animelab.embeddings import embed_corpus, load_vector
+from animelab.fields import VECTORS_BY_NAME, vector_inputs
+from animelab.index.edge import EdgeIndex
+from animelab.index.exact import ExactIndex, recall_at_k
+from animelab.index.payload import point_id
+from animelab.index.points import IndexPoint, index_points
+from animelab.index.query import FilterSpec, SearchRequest, Tuning, VectorQuery
+from animelab.index.server import ServerIndex
+from animelab.index.spec import SpecError, collection_spec
+from animelab.index.synthetic import resample_with_noise
+from animelab.params import EmbedParams, IndexParams, QuantizationParams, SparseVectorParams
+from tests.conftest import minilm_params
+
+SMALL_VECTORS = ["title_vector", "genre_vector", "character_vector", "episode_vector", "staff_vector"]
+
+
+def index_params(repo_params, **changes) -> IndexParams:
+    """The committed index params with HNSW forced on (no full scans) for small test collections."""
+    priorities = {
+        name: settings.model_copy(update={"hnsw": settings.hnsw.model_copy(update={"full_scan_threshold": 0})})
+        for name, settings in repo_params.index.priorities.items()
+    }
+    values = repo_params.index.model_dump() | {"priorities": priorities, "indexing_threshold_kb": 1} | changes
+    return IndexParams.model_validate(values)
+
+
+def with_quantization(params: IndexParams, **quantization) -> IndexParams:
+    setting = QuantizationParams(**quantization)
+    priorities = {name: p.model_copy(update={"quantization": setting}) for name, p in params.priorities.items()}
+    return params.model_copy(update={"priorities": priorities})
+
+
+@pytest.fixture(scope="module")
+def small_corpus(enriched_sample, mal_lines):
+    from animelab.corpus.readers import parse_jikan
+
+    return enriched_sample + [parse_jikan(line) for line in mal_lines[:150]]
+
+
+@pytest.fixture(scope="module")
+def small_embeddings(small_corpus, repo_params, tmp_path_factory):
+    directory = tmp_path_factory.mktemp("embeddings") / "embeddings"
+    params = EmbedParams(text_model=minilm_params(), image_model=repo_params.embed.image_model,
+                         vectors=SMALL_VECTORS)
+    manifest = embed_corpus(small_corpus, params, directory)
+    return directory, manifest
+
+
+@pytest.fixture(scope="module")
+def small_index(small_corpus, small_embeddings, repo_params, tmp_path_factory):
+    directory, manifest = small_embeddings
+    params = index_params(repo_params, vectors=SMALL_VECTORS)
+    spec = collection_spec(params, {n: s.get("dim") for n, s in manifest["vectors"].items()})
+    dense = {name: load_vector(directory, name) for name in SMALL_VECTORS}
+    path = tmp_path_factory.mktemp("index") / "shard"
+    report = EdgeIndex.build(path, spec, index_points(small_corpus, dense), batch_size=64)
+    index = EdgeIndex(path)
+    yield index, spec, report, dense
+    index.close()
+
+
+def test_build_indexes_every_vector_and_payload(small_index, small_corpus):
+    index, spec, report, dense = small_index
+    assert report.points == len(small_corpus) == index.count()
+    assert report.indexed_vectors == sum(len(v.ids) for v in dense.values())
+    assert report.payload_indexes["genres"] == sum(bool(e.genres) for e in small_corpus)
+    assert report.disk_bytes > 0
+
+
+def test_named_vectors_exist_exactly_where_the_mapper_produced_them(small_index, small_corpus):
+    index, *_ = small_index
+    records = index.shard.retrieve([point_id(e.id) for e in small_corpus], with_payload=["anime_id"], with_vector=True)
+    stored = {record.payload["anime_id"]: set(record.vector) for record in records}
+    for entry in small_corpus:
+        expected = {name for name in SMALL_VECTORS if vector_inputs(entry, VECTORS_BY_NAME[name])}
+        assert stored[entry.id] == expected, entry.id
+    assert any("episode_vector" in names for names in stored.values())
+    assert any("episode_vector" not in names for names in stored.values())
+
+
+@pytest.mark.parametrize(
+    "filter_spec",
+    [
+        FilterSpec(genres_any=["Sports", "Comedy"]),
+        FilterSpec(genres_all=["Action", "Fantasy"]),
+        FilterSpec(demographics_any=["Shounen"], year_gte=2006, year_lte=2006),
+        FilterSpec(year_gte=2015),
+        FilterSpec(studios_any=["Madhouse", "Sunrise"]),
+        FilterSpec(type_any=["TV"], status_any=["FINISHED"], score_gte=7.5),
+        FilterSpec(themes_all=["School"], score_lte=7.0),
+    ],
+)
+def test_filters_return_exactly_the_matching_anime(small_index, small_corpus, filter_spec):
+    index, *_ = small_index
+    query = VectorQuery("title_vector", [1.0] + [0.0] * 383)
+    hits = index.search(SearchRequest((query,), limit=len(small_corpus), filter=filter_spec, tuning=Tuning(exact=True)))
+    f = filter_spec
+
+    def matches(e) -> bool:
+        return (
+            (not f.genres_any or bool(set(f.genres_any) & set(e.genres)))
+            and set(f.genres_all) <= set(e.genres)
+            and (not f.demographics_any or bool(set(f.demographics_any) & set(e.demographics)))
+            and (not f.studios_any or bool(set(f.studios_any) & set(e.studios)))
+            and (not f.type_any or e.type in f.type_any)
+            and (not f.status_any or e.status in f.status_any)
+            and set(f.themes_all) <= set(e.theme_names)
+            and (f.year_gte is None or (e.year is not None and e.year >= f.year_gte))
+            and (f.year_lte is None or (e.year is not None and e.year <= f.year_lte))
+            and (f.score_gte is None or (e.score is not None and e.score >= f.score_gte))
+            and (f.score_lte is None or (e.score is not None and e.score <= f.score_lte))
+        )
+
+    expected = {e.id for e in small_corpus if matches(e)}
+    assert expected, "each filter must select something in the test corpus"
+    assert {hit.anime_id for hit in hits} == expected
+
+
+def test_engine_exact_search_equals_numpy_brute_force(small_index):
+    index, _, _, dense = small_index
+    exact = ExactIndex(dense, "cosine")
+    queries = dense["title_vector"].dense[:20]
+    for query, reference in zip(queries, exact.top_k("title_vector", queries, 10), strict=True):
+        hits = index.search(SearchRequest((VectorQuery("title_vector", query.tolist()),), limit=10,
+                                          tuning=Tuning(exact=True)))
+        assert [hit.anime_id for hit in hits] == reference
+
+
+def angle(degrees: float) -> list[float]:
+    return [math.cos(math.radians(degrees)), math.sin(math.radians(degrees))]
+
+
+@pytest.fixture(params=["edge", "client-local"])
+def fusion_index(request, repo_params, tmp_path):
+    """Three points whose rank in each of two vectors is set by angle: a = p1,p2,p3 and b = p3,p1,p2."""
+    points = [
+        IndexPoint("p1", {"a": angle(0), "b": angle(20)}, {"anime_id": "p1"}),
+        IndexPoint("p2", {"a": angle(10), "b": angle(40)}, {"anime_id": "p2"}),
+        IndexPoint("p3", {"a": angle(30), "b": angle(0)}, {"anime_id": "p3"}),
+    ]
+    params = index_params(repo_params, vectors=["title_vector", "genre_vector"], payload_indexes={})
+    spec = collection_spec(params, {"title_vector": 2, "genre_vector": 2})
+    renamed = [IndexPoint(p.anime_id, {"title_vector": p.dense["a"], "genre_vector": p.dense["b"]}, p.payload)
+               for p in points]
+    if request.param == "edge":
+        EdgeIndex.build(tmp_path / "shard", spec, renamed, batch_size=10)
+        index = EdgeIndex(tmp_path / "shard")
+    else:
+        client = QdrantClient(":memory:")
+        ServerIndex.build(client, "fusion", spec, renamed, batch_size=10)
+        index = ServerIndex(client, "fusion")
+    yield index
+    index.close()
+
+
+def fused(index, fusion: str, **options) -> list[tuple[str, float]]:
+    queries = (VectorQuery("title_vector", angle(0), 3), VectorQuery("genre_vector", angle(0), 3))
+    hits = index.search(SearchRequest(queries, limit=3, fusion=fusion, **options))
+    return [(hit.anime_id, hit.score) for hit in hits]
+
+
+def assert_ranking(actual: list[tuple[str, float]], expected: list[tuple[str, float]]) -> None:
+    assert [anime for anime, _ in actual] == [anime for anime, _ in expected]
+    assert [score for _, score in actual] == pytest.approx([score for _, score in expected], abs=1e-6)
+
+
+def test_rrf_scores_each_list_by_reciprocal_rank(fusion_index):
+    # Qdrant's RRF: sum over lists of 1 / (k + rank), rank counted from 0 (the paper's k=60 is Qdrant's 61).
+    assert_ranking(fused(fusion_index, "rrf", rrf_k=2),
+                   [("p1", 1 / 2 + 1 / 3), ("p3", 1 / 4 + 1 / 2), ("p2", 1 / 3 + 1 / 4)])
+
+
+def test_weighted_rrf_divides_each_rank_by_its_weight(fusion_index):
+    # Weighted: 1 / (k - 1 + rank_1based / weight); weight 3 on the first list.
+    assert_ranking(fused(fusion_index, "rrf", rrf_k=2, weights=(3.0, 1.0)),
+                   [("p1", 1 / (1 + 1 / 3) + 1 / (1 + 2)), ("p3", 1 / (1 + 3 / 3) + 1 / (1 + 1)),
+                    ("p2", 1 / (1 + 2 / 3) + 1 / (1 + 3))])
+    # With k=1 a list's contribution is weight / rank, so weight 5 on the second list puts its leader first.
+    assert_ranking(fused(fusion_index, "rrf", rrf_k=1, weights=(1.0, 5.0)),
+                   [("p3", 1 / 3 + 5 / 1), ("p1", 1 / 1 + 5 / 2), ("p2", 1 / 2 + 5 / 3)])
+
+
+def test_dbsf_normalises_each_list_by_mean_and_three_deviations(fusion_index):
+    lists = {"a": {"p1": 1.0, "p2": math.cos(math.radians(10)), "p3": math.cos(math.radians(30))},
+             "b": {"p1": math.cos(math.radians(20)), "p2": math.cos(math.radians(40)), "p3": 1.0}}
+    expected: dict[str, float] = {}
+    for scores in lists.values():
+        values = np.array(list(scores.values()))
+        low, high = values.mean() - 3 * values.std(ddof=1), values.mean() + 3 * values.std(ddof=1)
+        for anime, score in scores.items():
+            expected[anime] = expected.get(anime, 0.0) + (score - low) / (high - low)
+    ranked = sorted(expected.items(), key=lambda item: -item[1])
+    assert [anime for anime, _ in ranked] == ["p1", "p3", "p2"]
+    assert_ranking(fused(fusion_index, "dbsf"), ranked)
+
+
+def synthetic_points(base: np.ndarray, count: int) -> tuple[np.ndarray, list[IndexPoint]]:
+    vectors = resample_with_noise(base, count, noise=0.5, seed=7)
+    return vectors, [IndexPoint(f"s{i}", {"title_vector": row.tolist()}, {"anime_id": f"s{i}"})
+                     for i, row in enumerate(vectors)]
+
+
+@pytest.fixture(scope="module")
+def recall_setup(small_index):
+    """3,000 points resampled from real MiniLM title embeddings, 50 held-out queries, exact top 10."""
+    _, _, _, dense = small_index
+    vectors, points = synthetic_points(dense["title_vector"].dense, 3000)
+    queries = resample_with_noise(dense["title_vector"].dense, 50, noise=0.5, seed=99)
+    from animelab.embeddings import VectorEmbeddings
+
+    exact = ExactIndex({"title_vector": VectorEmbeddings("title_vector", [p.anime_id for p in points], vectors)},
+                       "cosine").top_k("title_vector", queries, 10)
+    return points, queries, exact
+
+
+def measured_recall(repo_params, tmp_path, recall_setup, tuning: Tuning, **quantization) -> float:
+    points, queries, exact = recall_setup
+    params = with_quantization(index_params(repo_params, vectors=["title_vector"], payload_indexes={}), **quantization)
+    spec = collection_spec(params, {"title_vector": 384})
+    EdgeIndex.build(tmp_path / "shard", spec, points, batch_size=500)
+    index = EdgeIndex(tmp_path / "shard")
+    found = [[hit.anime_id for hit in index.search(SearchRequest((VectorQuery("title_vector", q.tolist()),),
+                                                                 limit=10, tuning=tuning))]
+             for q in queries]
+    index.close()
+    return recall_at_k(found, exact, 10)
+
+
+def test_scalar_int8_keeps_recall(repo_params, tmp_path, recall_setup):
+    # int8 keeps ~2 significant digits per dimension: neighbours of 384-d unit vectors barely move,
+    # so with an ample beam (ef 128 on 3k points) recall must stay near the unquantized graph's.
+    recall = measured_recall(repo_params, tmp_path, recall_setup, Tuning(hnsw_ef=128), kind="scalar", quantile=0.99)
+    assert recall >= 0.95
+
+
+def test_binary_needs_rescoring(repo_params, tmp_path, recall_setup):
+    # One bit per dimension ranks coarsely; rescoring an oversampled candidate set with the
+    # original vectors recovers the order. Floors: rescored >= 0.9 and clearly above raw binary.
+    raw = measured_recall(repo_params, tmp_path / "raw", recall_setup,
+                          Tuning(hnsw_ef=128, rescore=False), kind="binary")
+    rescored = measured_recall(repo_params, tmp_path / "rescored", recall_setup,
+                               Tuning(hnsw_ef=128, rescore=True, oversampling=4.0), kind="binary")
+    assert rescored >= 0.9
+    assert rescored > raw + 0.05
+
+
+def test_spec_errors_name_the_key(repo_params):
+    product = with_quantization(index_params(repo_params, vectors=["title_vector"]), kind="product", compression=64)
+    with pytest.raises(SpecError, match=r"index\.priorities\.high\.quantization\.compression: x64 does not divide"):
+        collection_spec(product, {"title_vector": 6})
+    with pytest.raises(SpecError, match=r"index\.vectors: review_vector has no embeddings"):
+        collection_spec(index_params(repo_params, vectors=["review_vector"]), {"review_vector": None})
+    with pytest.raises(ValueError, match="quantile applies to scalar quantization only"):
+        QuantizationParams(kind="binary", quantile=0.9)
+    with pytest.raises(ValueError, match="product quantization needs compression"):
+        QuantizationParams(kind="product")
+
+
+def test_server_backend_builds_the_same_collection(small_corpus, small_embeddings, small_index, repo_params):
+    edge_index, spec, _, dense = small_index
+    client = QdrantClient(":memory:")
+    report = ServerIndex.build(client, "anime", spec, index_points(small_corpus, dense), batch_size=64)
+    server_index = ServerIndex(client, "anime")
+    edge, server = edge_index.describe(), server_index.describe()
+    assert server.vectors == edge.vectors
+    assert set(edge.vectors) == set(SMALL_VECTORS)
+    assert edge.vectors["title_vector"]["hnsw"] == {"m": 32, "ef_construct": 256, "full_scan_threshold": 0}
+    assert server.sparse_vectors == edge.sparse_vectors
+    # Local mode keeps no payload indexes (qdrant-client says so); the engine reports all of them.
+    assert edge.payload_indexes == spec.payload_indexes and server.payload_indexes == {}
+    assert report.points == len(small_corpus) == server_index.count()
+    request = SearchRequest((VectorQuery("genre_vector", dense["genre_vector"].dense[3].tolist()),), limit=10,
+                            filter=FilterSpec(year_gte=2006), tuning=Tuning(exact=True))
+    assert [h.anime_id for h in server_index.search(request)] == [h.anime_id for h in edge_index.search(request)]
+    server_index.close()
+
+
+def test_quantization_configs_reach_both_backends(small_corpus, small_index, repo_params, tmp_path):
+    _, _, _, dense = small_index
+    params = index_params(repo_params, vectors=["title_vector", "genre_vector", "staff_vector"])
+    priorities = dict(params.priorities)
+    priorities["high"] = priorities["high"].model_copy(update={"quantization": QuantizationParams(kind="scalar", quantile=0.99)})
+    priorities["medium"] = priorities["medium"].model_copy(update={"quantization": QuantizationParams(kind="product", compression=16), "on_disk": True})
+    params = params.model_copy(update={"priorities": priorities,
+                                       "sparse_vectors": [SparseVectorParams(name="lexical", modifier="idf")]})
+    spec = collection_spec(params, {n: 384 for n in params.vectors})
+    subset = {name: dense[name] for name in params.vectors}
+    EdgeIndex.build(tmp_path / "shard", spec, index_points(small_corpus, subset), batch_size=64)
+    edge = EdgeIndex(tmp_path / "shard")
+    client = QdrantClient(":memory:")
+    ServerIndex.build(client, "anime", spec, index_points(small_corpus, subset), batch_size=64)
+    described = [edge.describe(), ServerIndex(client, "anime").describe()]
+    for description in described:
+        assert description.vectors["title_vector"]["quantization"] == {"kind": "scalar", "always_ram": True, "quantile": 0.99}
+        assert description.vectors["staff_vector"]["quantization"] == {"kind": "product", "always_ram": True, "compression": 16}
+        assert description.vectors["staff_vector"]["on_disk"] is True
+        assert description.sparse_vectors == {"lexical": {"modifier": "idf"}}
+    assert described[0].vectors == described[1].vectors
+    edge.close()
+
+
+def test_a_failed_build_leaves_no_index(repo_params, tmp_path):
+    spec = collection_spec(index_params(repo_params, vectors=["title_vector"]), {"title_vector": 2})
+
+    def points():
+        yield IndexPoint("ok", {"title_vector": [1.0, 0.0]}, {"anime_id": "ok"})
+        raise RuntimeError("embedding file truncated")
+
+    with pytest.raises(RuntimeError, match="truncated"):
+        EdgeIndex.build(tmp_path / "shard", spec, points(), batch_size=1)
+    assert list(tmp_path.iterdir()) == []
