@@ -23,3 +23,4 @@ test: setup
 
 bench: setup
 	$(RUN) python pipelines/bench_embed.py
+	$(RUN) python pipelines/bench_index.py

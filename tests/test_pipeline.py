@@ -29,9 +29,10 @@ def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
 def tiny_project(tmp_path_factory, repo_params) -> Path:
     """A copy of the project whose params point at 40 MAL + 28 enriched + 20 bangumi records."""
     project = tmp_path_factory.mktemp("project")
-    for name in ("pipelines", "src", "dvc.yaml", ".dvcignore"):
+    for name in ("pipelines", "src", "dvc.yaml", ".dvcignore", "gold/curated.yaml"):
         source = REPO / name
         copy = shutil.copytree if source.is_dir() else shutil.copy
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
         copy(source, project / name, **({"ignore": shutil.ignore_patterns("__pycache__")} if source.is_dir() else {}))
     data = project / "slices"
     data.mkdir()
@@ -72,6 +73,10 @@ def test_dvc_repro_runs_every_stage_then_does_nothing(tiny_project):
     }
     assert not (embeddings / "review_vector.npz").exists() and not (embeddings / "image_vector.npz").exists()
     assert json.loads((tiny_project / "reports/metrics/embed.json").read_text())["title_vector"] == 68
+    gold_manifest = json.loads((tiny_project / "gold/manifest.json").read_text())
+    assert gold_manifest["totals"]["test"] > 0
+    queries = [json.loads(line) for line in (tiny_project / "gold/queries.jsonl").read_text().splitlines()]
+    assert {q["id"] for q in queries} == {line.split()[0] for line in (tiny_project / "gold/qrels.trec").read_text().splitlines()}
     index_metrics = json.loads((tiny_project / "reports/metrics/index.json").read_text())
     assert index_metrics["points"] == 68
     assert index_metrics["indexed_vectors"] == 68 + 68 + len(episode.ids)

@@ -10,12 +10,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import numpy as np
 import psutil
 
 
 @dataclass
 class Measurement:
     seconds: float = 0.0
+    start_rss_mib: float = 0.0
     peak_rss_mib: float = 0.0
 
 
@@ -23,7 +25,8 @@ class Measurement:
 def measure(interval: float = 0.05) -> Iterator[Measurement]:
     """Time the block and sample this process's RSS every ``interval`` seconds, keeping the peak."""
     process = psutil.Process()
-    result = Measurement(peak_rss_mib=process.memory_info().rss / 2**20)
+    rss = process.memory_info().rss / 2**20
+    result = Measurement(start_rss_mib=rss, peak_rss_mib=rss)
     done = threading.Event()
 
     def sample() -> None:
@@ -40,6 +43,14 @@ def measure(interval: float = 0.05) -> Iterator[Measurement]:
         done.set()
         sampler.join()
         result.peak_rss_mib = max(result.peak_rss_mib, process.memory_info().rss / 2**20)
+
+
+def latency_summary(seconds: list[float]) -> dict[str, float]:
+    """p50/p95/p99 in milliseconds and sequential queries per second."""
+    values = np.asarray(seconds) * 1000
+    p50, p95, p99 = np.percentile(values, [50, 95, 99])
+    return {"p50_ms": round(float(p50), 3), "p95_ms": round(float(p95), 3), "p99_ms": round(float(p99), 3),
+            "qps": round(1000 / float(values.mean()), 1)}
 
 
 def machine() -> dict[str, str | int]:

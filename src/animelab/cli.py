@@ -12,7 +12,8 @@ from animelab.fields import TEXT_VECTOR_NAMES, VECTORS, vector_inputs
 from animelab.index.query import FilterSpec, Tuning
 from animelab.params import load_params
 
-FILTER_ALIASES = {"genre": "genres", "theme": "themes", "demographic": "demographics", "studio": "studios"}
+FILTER_ALIASES = {"genre": "genres", "theme": "themes", "demographic": "demographics", "studio": "studios",
+                  "producer": "producers"}
 _FILTER = re.compile(r"^(?P<key>[a-z_]+)(?P<mode>:all)?(?P<op>>=|<=|=)(?P<value>.+)$")
 
 
@@ -112,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--weights", help="comma-separated weights, one per vector (weighted RRF)")
     query.add_argument("--filter", action="append", default=[],
                        help="genre=Sports,Drama | genre:all=Action,Comedy | studio=Madhouse | type=TV | "
-                            "year>=2010 | score>=8 (repeatable; genre/theme/demographic/studio/type/status/year/score)")
+                            "year>=2010 | score>=8 (repeatable; genre/theme/demographic/studio/producer/type/status/season/"
+                            "year/score)")
     query.add_argument("--limit", type=int, default=10)
     query.add_argument("--prefetch-limit", type=int, default=100, help="candidates per vector before fusion")
     query.add_argument("--hnsw-ef", type=int)

@@ -17,6 +17,9 @@ from animelab.fields import VECTOR_NAMES, Priority
 from animelab.index.payload import PAYLOAD_FIELDS
 
 
+GOLD_CATEGORIES = ("facet", "studio", "temporal", "known_item", "cross_lingual", "similar", "curated")
+
+
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -144,12 +147,47 @@ class IndexParams(Section):
         return self
 
 
+class SplitParams(Section):
+    train: float = Field(ge=0, le=1)
+    dev: float = Field(ge=0, le=1)
+    test: float = Field(gt=0, le=1)
+
+    @model_validator(mode="after")
+    def sums_to_one(self) -> "SplitParams":
+        if abs(self.train + self.dev + self.test - 1) > 1e-9:
+            raise ValueError(f"train + dev + test must be 1, got {self.train + self.dev + self.test}")
+        return self
+
+
+class GoldParams(Section):
+    curated: Path
+    split: SplitParams
+    min_relevant: int = Field(ge=1, description="fewest grade-2 anime a facet/studio/temporal query may have")
+    max_relevant: int = Field(ge=1, description="most grade-2 anime a facet/studio query may have")
+    facet_phrasings: int = Field(ge=1)
+    hard_negatives_per_query: int = Field(ge=0)
+    cross_lingual_min_synopsis_chars: int = Field(ge=1)
+    similar_min_jaccard: float = Field(gt=0, le=1)
+    max_queries: dict[str, int] = Field(description="cap per category, sampled by group with the seed")
+    min_test_queries: int = Field(ge=1, description="per category; a shortfall is stated in the manifest")
+    holdout_categories: list[str] = Field(description="categories whose test targets fine-tuning must hold out")
+
+    @field_validator("max_queries")
+    @classmethod
+    def known_categories(cls, caps: dict[str, int]) -> dict[str, int]:
+        unknown = sorted(set(caps) - set(GOLD_CATEGORIES))
+        if unknown:
+            raise ValueError(f"unknown categories {unknown}; known: {list(GOLD_CATEGORIES)}")
+        return caps
+
+
 class Params(Section):
     seed: int
     data: DataParams
     ingest: IngestParams
     embed: EmbedParams
     index: IndexParams
+    gold: GoldParams
 
 
 class ParamsError(LabError):

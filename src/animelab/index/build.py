@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 from animelab.corpus.schema import AnimeEntry
@@ -33,7 +32,6 @@ def build_index(params: IndexParams, spec: CollectionSpec, entries: list[AnimeEn
     """Build the collection; ``out_dir`` gets the shard (edge) or a marker naming the server collection."""
     dense = {name: load_vector(embeddings_dir, name) for name in spec.dense_names}
     points = index_points(entries, dense)
-    start = time.perf_counter()
     if params.backend == "edge":
         report = EdgeIndex.build(out_dir / SHARD, spec, points, params.batch_size, params.indexing_threads,
                                  params.segments)
@@ -42,7 +40,6 @@ def build_index(params: IndexParams, spec: CollectionSpec, entries: list[AnimeEn
                                    params.batch_size, params.indexing_threads, params.segments)
         write_json(out_dir / SERVER_MARKER, {"url": params.server.url, "collection": params.server.collection,
                                              "spec_key": spec.key()})
-    report.seconds = time.perf_counter() - start
     return report
 
 

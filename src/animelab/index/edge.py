@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -152,6 +153,7 @@ class EdgeIndex:
               indexing_threads: int = 1, segments: int = 1) -> BuildReport:
         """Create, fill, index and optimise a shard in a temporary directory, then rename it into place."""
         path = Path(path)
+        start = time.perf_counter()
         with atomic_path(path) as staging:
             shard = qe.EdgeShard.create(str(staging), edge_config(spec, indexing_threads, segments))
             count = 0
@@ -169,6 +171,7 @@ class EdgeIndex:
                 payload_indexes={field: index.points for field, index in sorted(info.payload_schema.items())},
             )
             shard.close()
+        report.seconds = time.perf_counter() - start
         report.disk_bytes = directory_bytes(path)
         return report
 

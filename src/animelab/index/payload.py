@@ -15,6 +15,7 @@ PAYLOAD_FIELDS: dict[str, Any] = {
     "themes": lambda e: e.theme_names,
     "demographics": lambda e: e.demographics,
     "studios": lambda e: e.studios,
+    "producers": lambda e: e.producers,
     "type": lambda e: e.type,
     "status": lambda e: e.status,
     "source": lambda e: e.source_material,

@@ -46,7 +46,9 @@ class FilterSpec(BaseModel):
     demographics_any: list[str] = []
     demographics_all: list[str] = []
     studios_any: list[str] = []
+    producers_any: list[str] = []
     type_any: list[str] = []
+    season_any: list[str] = []
     status_any: list[str] = []
     year_gte: int | None = None
     year_lte: int | None = None
@@ -55,7 +57,7 @@ class FilterSpec(BaseModel):
 
     def conditions(self) -> list[Condition]:
         result = []
-        for key in ("genres", "themes", "demographics", "studios", "type", "status"):
+        for key in ("genres", "themes", "demographics", "studios", "producers", "type", "status", "season"):
             any_of = tuple(getattr(self, f"{key}_any"))
             all_of = tuple(getattr(self, f"{key}_all", ()))
             if any_of or all_of:

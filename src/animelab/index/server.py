@@ -7,6 +7,7 @@ dropped), so searches never see a half-built collection.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -102,6 +103,7 @@ class ServerIndex:
         previous = {alias.alias_name: alias.collection_name for alias in client.get_aliases().aliases}.get(collection)
         generation = 1 + sum(c.name.startswith(f"{collection}-{spec.key()}-") for c in client.get_collections().collections)
         target = f"{collection}-{spec.key()}-{generation}"
+        start = time.perf_counter()
         client.create_collection(
             target,
             vectors_config=vectors_config(spec, indexing_threads),
@@ -140,6 +142,7 @@ class ServerIndex:
             segments=info.segments_count or 0,
             indexed_vectors=info.indexed_vectors_count or 0,
             payload_indexes={field: schema.points or 0 for field, schema in sorted(info.payload_schema.items())},
+            seconds=time.perf_counter() - start,
         )
 
     def search(self, request: SearchRequest) -> list[Hit]:

@@ -1,0 +1,40 @@
+"""DVC stage `gold`: corpus + bangumi + curated queries -> graded, split, validated gold set."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from animelab.corpus.readers import read_corpus
+from animelab.corpus.schema import BangumiEntry
+from animelab.errors import run_stage
+from animelab.gold.build import build_gold, file_sha256, holdout, manifest, write_gold
+from animelab.gold.predicates import load_curated
+from animelab.gold.report import write_gold_report
+from animelab.io import read_jsonl
+from animelab.params import load_params
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--corpus", type=Path, default=Path("data/corpus/anime.jsonl"))
+    parser.add_argument("--bangumi", type=Path, default=Path("data/corpus/bangumi.jsonl"))
+    parser.add_argument("--out", type=Path, default=Path("gold"))
+    parser.add_argument("--report", type=Path, default=Path("reports/gold.html"))
+    args = parser.parse_args(argv)
+
+    params = load_params(args.params)
+    entries = read_corpus(args.corpus)
+    bangumi = [BangumiEntry.model_validate(row) for row in read_jsonl(args.bangumi)]
+    gold = build_gold(entries, bangumi, load_curated(params.gold.curated), params.gold, params.seed)
+    hashes = {str(path): file_sha256(path) for path in (args.corpus, args.bangumi, params.gold.curated)}
+    gold_manifest = manifest(gold, params.gold, params.seed, hashes)
+    write_gold(args.out, gold.queries, gold_manifest, holdout(gold.queries, params.gold.holdout_categories))
+    write_gold_report(args.report, gold.queries, entries)
+    logging.info("gold set: %s; shortfalls: %s", gold_manifest["totals"], gold_manifest["shortfalls"] or "none")
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,165 @@
+"""Assemble the gold set: generate every category, sample and split by group, validate, write."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from statistics import median
+from typing import Any
+
+from animelab.corpus.schema import AnimeEntry, BangumiEntry
+from animelab.errors import LabError
+from animelab.gold import generators
+from animelab.gold.generators import GoldQuery
+from animelab.gold.predicates import CuratedQuery
+from animelab.io import write_json, write_jsonl, write_text
+from animelab.params import GOLD_CATEGORIES, GoldParams, SplitParams
+
+SPLITS = ("train", "dev", "test")
+
+
+def generate(entries: list[AnimeEntry], bangumi: list[BangumiEntry], curated: list[CuratedQuery],
+             params: GoldParams, seed: int) -> dict[str, list[GoldQuery]]:
+    return {
+        "facet": generators.facet_queries(entries, params.min_relevant, params.max_relevant,
+                                          params.facet_phrasings, params.hard_negatives_per_query, seed),
+        "studio": generators.studio_queries(entries, params.min_relevant, params.max_relevant),
+        "temporal": generators.temporal_queries(entries, params.min_relevant),
+        "known_item": generators.known_item_queries(entries),
+        "cross_lingual": generators.cross_lingual_queries(entries, bangumi, params.cross_lingual_min_synopsis_chars),
+        "similar": generators.similar_queries(entries, params.similar_min_jaccard),
+        "curated": generators.curated_queries(entries, curated),
+    }
+
+
+def seeded_order(seed: int, salt: str, key: str) -> str:
+    return hashlib.sha256(f"{seed}:{salt}:{key}".encode()).hexdigest()
+
+
+def groups_of(queries: list[GoldQuery]) -> dict[str, list[GoldQuery]]:
+    groups: dict[str, list[GoldQuery]] = {}
+    for query in queries:
+        groups.setdefault(query.group, []).append(query)
+    return groups
+
+
+def sample_by_group(queries: list[GoldQuery], cap: int, seed: int, category: str) -> list[GoldQuery]:
+    """Whole groups in a seeded order until the next group would pass ``cap`` queries."""
+    kept: list[GoldQuery] = []
+    groups = groups_of(queries)
+    for group in sorted(groups, key=lambda g: seeded_order(seed, f"sample:{category}", g)):
+        if len(kept) + len(groups[group]) > cap:
+            break
+        kept += groups[group]
+    return kept
+
+
+def assign_splits(queries: list[GoldQuery], split: SplitParams, seed: int, category: str) -> None:
+    """Stratified by category, grouped: every query of a group gets its group's split."""
+    groups = groups_of(queries)
+    order = sorted(groups, key=lambda g: seeded_order(seed, f"split:{category}", g))
+    test_end = round(len(order) * split.test)
+    dev_end = test_end + round(len(order) * split.dev)
+    for position, group in enumerate(order):
+        name = "test" if position < test_end else "dev" if position < dev_end else "train"
+        for query in groups[group]:
+            query.split = name
+
+
+@dataclass
+class GoldSet:
+    queries: list[GoldQuery]
+    # Curated queries whose predicates match no anime of this corpus (e.g. a small slice).
+    dropped_curated: list[str]
+
+
+def build_gold(entries: list[AnimeEntry], bangumi: list[BangumiEntry], curated: list[CuratedQuery],
+               params: GoldParams, seed: int) -> GoldSet:
+    candidates = generate(entries, bangumi, curated, params, seed)
+    dropped = sorted(q.id for q in candidates["curated"] if 2 not in q.qrels.values())
+    candidates["curated"] = [q for q in candidates["curated"] if q.id not in dropped]
+    queries = []
+    for category in GOLD_CATEGORIES:
+        sampled = sample_by_group(candidates[category], params.max_queries.get(category, 10**9), seed, category)
+        assign_splits(sampled, params.split, seed, category)
+        queries += sampled
+    validate(queries, {entry.id for entry in entries})
+    return GoldSet(sorted(queries, key=lambda q: q.id), dropped)
+
+
+def validate(queries: list[GoldQuery], corpus_ids: set[str]) -> None:
+    """Every judged id exists, every query has a grade-2 anime, texts are unique within a category."""
+    problems = []
+    for query in queries:
+        unknown = sorted((set(query.qrels) | set(query.hard_negatives) | set(query.exclude)) - corpus_ids)
+        if unknown:
+            problems.append(f"{query.id}: ids not in the corpus {unknown[:5]}")
+        if 2 not in query.qrels.values():
+            problems.append(f"{query.id}: no grade-2 anime")
+        if set(query.hard_negatives) & set(query.qrels):
+            problems.append(f"{query.id}: a hard negative is also relevant")
+    texts = Counter((q.category, q.text) for q in queries)
+    problems += [f"{category}: duplicate query text {text!r}" for (category, text), n in texts.items() if n > 1]
+    ids = Counter(q.id for q in queries)
+    problems += [f"duplicate query id {query_id}" for query_id, n in ids.items() if n > 1]
+    if problems:
+        raise LabError("gold set failed validation:\n  " + "\n  ".join(problems[:20]))
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def manifest(gold: GoldSet, params: GoldParams, seed: int, hashes: dict[str, str]) -> dict[str, Any]:
+    queries = gold.queries
+    counts = {category: {split: 0 for split in SPLITS} for category in GOLD_CATEGORIES}
+    sizes: dict[str, list[int]] = {category: [] for category in GOLD_CATEGORIES}
+    for query in queries:
+        counts[query.category][query.split] += 1
+        sizes[query.category].append(sum(grade == 2 for grade in query.qrels.values()))
+    shortfalls = {
+        category: f"{split_counts['test']} test queries, below {params.min_test_queries}: the data supports no more"
+        for category, split_counts in counts.items() if split_counts["test"] < params.min_test_queries
+    }
+    return {
+        "counts": counts,
+        "totals": {split: sum(c[split] for c in counts.values()) for split in SPLITS},
+        "grade_2_per_query": {
+            category: {"min": min(s), "median": median(s), "max": max(s)} if s else None
+            for category, s in sizes.items()
+        },
+        "shortfalls": shortfalls,
+        "dropped_curated_without_relevant_anime": gold.dropped_curated,
+        "inputs_sha256": hashes,
+        "params": json.loads(params.model_dump_json()) | {"seed": seed},
+    }
+
+
+def holdout(queries: list[GoldQuery], categories: list[str]) -> dict[str, Any]:
+    """Anime that test queries of the fine-tuning-relevant categories target (grade 2)."""
+    targets = sorted({anime for q in queries if q.split == "test" and q.category in categories
+                      for anime, grade in q.qrels.items() if grade == 2})
+    return {"categories": categories, "test_query_targets": targets, "count": len(targets)}
+
+
+def write_gold(out_dir: Path, queries: list[GoldQuery], gold_manifest: dict[str, Any],
+               holdout_ids: dict[str, Any]) -> None:
+    out_dir = Path(out_dir)
+    write_jsonl(out_dir / "queries.jsonl", [
+        {"id": q.id, "text": q.text, "category": q.category, "split": q.split, "group": q.group,
+         "vectors": q.vectors, "filters": q.filters, "exclude": q.exclude} for q in queries
+    ])
+    lines = []
+    for q in queries:
+        judged = sorted(q.qrels.items(), key=lambda item: (-item[1], item[0]))
+        judged += [(anime, 0) for anime in q.hard_negatives]
+        lines += [f"{q.id} 0 {anime} {grade}" for anime, grade in judged]
+    write_text(out_dir / "qrels.trec", "\n".join(lines) + "\n")
+    write_jsonl(out_dir / "hard_negatives.jsonl", [
+        {"query_id": q.id, "anime_ids": q.hard_negatives} for q in queries if q.hard_negatives
+    ])
+    write_json(out_dir / "manifest.json", gold_manifest)
+    write_json(out_dir / "test_anime.json", holdout_ids)

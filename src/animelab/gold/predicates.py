@@ -1,0 +1,117 @@
+"""Relevance predicates over corpus metadata, used by the curated queries (gold/curated.yaml)."""
+
+from __future__ import annotations
+
+import re
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from animelab.corpus.schema import AnimeEntry
+from animelab.errors import LabError
+from animelab.fields import TEXT_VECTOR_NAMES
+
+
+class Predicate(BaseModel):
+    """Conditions are ANDed; a list condition matches when any of its values does (``*_all``: every)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    genres_any: list[str] = []
+    genres_all: list[str] = []
+    genres_none: list[str] = []
+    themes_any: list[str] = []
+    themes_all: list[str] = []
+    themes_none: list[str] = []
+    demographics_any: list[str] = []
+    studios_any: list[str] = []
+    source_any: list[str] = []
+    text_any: list[str] = Field(default=[], description="whole words/phrases in titles, synopsis, background")
+    title_any: list[str] = Field(default=[], description="whole words/phrases in the titles only")
+    year_gte: int | None = None
+    year_lte: int | None = None
+    score_gte: float | None = None
+
+    @cached_property
+    def _text_pattern(self) -> re.Pattern[str] | None:
+        return _words(self.text_any)
+
+    @cached_property
+    def _title_pattern(self) -> re.Pattern[str] | None:
+        return _words(self.title_any)
+
+    def matches(self, entry: AnimeEntry) -> bool:
+        genres, themes = set(entry.genres), set(entry.theme_names)
+        titles = " ".join(filter(None, [entry.title, entry.title_english, *entry.synonyms]))
+        text = " ".join(filter(None, [titles, entry.synopsis, entry.background]))
+        return (
+            _any(self.genres_any, genres) and set(self.genres_all) <= genres and not genres & set(self.genres_none)
+            and _any(self.themes_any, themes) and set(self.themes_all) <= themes
+            and not themes & set(self.themes_none)
+            and _any(self.demographics_any, set(entry.demographics))
+            and _any(self.studios_any, set(entry.studios))
+            and (not self.source_any or entry.source_material in self.source_any)
+            and (self._text_pattern is None or bool(self._text_pattern.search(text)))
+            and (self._title_pattern is None or bool(self._title_pattern.search(titles)))
+            and (self.year_gte is None or (entry.year is not None and entry.year >= self.year_gte))
+            and (self.year_lte is None or (entry.year is not None and entry.year <= self.year_lte))
+            and (self.score_gte is None or (entry.score is not None and entry.score >= self.score_gte))
+        )
+
+
+def _any(wanted: list[str], present: set[str]) -> bool:
+    return not wanted or bool(set(wanted) & present)
+
+
+def _words(phrases: list[str]) -> re.Pattern[str] | None:
+    if not phrases:
+        return None
+    return re.compile(r"\b(?:" + "|".join(re.escape(p) for p in phrases) + r")\b", re.IGNORECASE)
+
+
+class CuratedQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^curated-[a-z0-9-]+$")
+    text: str = Field(min_length=2)
+    vectors: list[str] = Field(min_length=1)
+    grade_2: Predicate
+    grade_1: Predicate | None = None
+    ids: dict[str, Literal[0, 1, 2]] = {}
+
+    def grades(self, entries: list[AnimeEntry]) -> dict[str, int]:
+        """anime id -> 2 / 1 by the predicates, then the explicit ``ids`` grades on top (0: judged not relevant)."""
+        grades = {}
+        for entry in entries:
+            if self.grade_2.matches(entry):
+                grades[entry.id] = 2
+            elif self.grade_1 is not None and self.grade_1.matches(entry):
+                grades[entry.id] = 1
+        present = {entry.id for entry in entries}
+        return grades | {anime_id: grade for anime_id, grade in self.ids.items() if anime_id in present}
+
+
+def load_curated(path: Path) -> list[CuratedQuery]:
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or []
+    except FileNotFoundError as error:
+        raise LabError(f"gold.curated: {path} does not exist") from error
+    queries = []
+    for position, item in enumerate(raw):
+        try:
+            query = CuratedQuery.model_validate(item)
+        except ValidationError as error:
+            raise LabError(f"{path}: query #{position + 1} ({item.get('id', '?')}): {error}") from error
+        unknown = sorted(set(query.vectors) - set(TEXT_VECTOR_NAMES))
+        if unknown:
+            raise LabError(f"{path}: {query.id}: unknown vectors {unknown}")
+        queries.append(query)
+    for key in ("id", "text"):
+        seen = [getattr(q, key) for q in queries]
+        duplicates = sorted({value for value in seen if seen.count(value) > 1})
+        if duplicates:
+            raise LabError(f"{path}: duplicate {key}s {duplicates}")
+    return queries

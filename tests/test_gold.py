@@ -1,0 +1,190 @@
+"""Gold-set generators on a hand-made corpus whose right qrels are known by construction."""
+
+from __future__ import annotations
+
+import pytest
+
+from animelab.corpus.schema import AnimeEntry, BangumiEntry
+from animelab.errors import LabError
+from animelab.gold import generators
+from animelab.gold.build import assign_splits, build_gold, holdout, manifest, validate, write_gold
+from animelab.gold.franchise import base_title, franchises
+from animelab.gold.predicates import CuratedQuery, Predicate, load_curated
+from animelab.params import GoldParams, SplitParams
+from tests.conftest import REPO
+
+
+def anime(anime_id: str, title: str, demographics=(), genres=(), themes=(), **fields) -> AnimeEntry:
+    return AnimeEntry(id=anime_id, origin="test", title=title, demographics=list(demographics), genres=list(genres),
+                      themes=[{"name": t} for t in themes], **fields)
+
+
+CORPUS = [
+    anime("a1", "Spike Team", ["Shounen"], ["Sports"], ["Team Sports", "School"], title_english="Spike!",
+          synopsis="A volleyball club aims for nationals.", year=2015, season="spring"),
+    anime("a2", "Spike Team 2nd Season", ["Shounen"], ["Sports"], ["Team Sports"], year=2016, season="winter"),
+    anime("a3", "Ribbon Court", ["Shoujo"], ["Sports"], ["School"], year=2015, season="fall"),
+    anime("a4", "Laugh Club", ["Shounen"], ["Comedy"], ["School"], synopsis="They lose every match they play.",
+          year=2014, season="summer"),
+    anime("a5", "Office Hearts", ["Seinen"], ["Romance"], ["Adult Cast"], year=2016, season="fall",
+          studios=["Studio A"], title_japanese="オフィスハーツ"),
+    anime("a6", "Quiet Letters", ["Josei"], ["Romance"], [], year=2016, season="spring", studios=["Studio A"],
+          title_japanese="同じ題"),
+    anime("a7", "Net Kings", ["Shounen"], ["Sports"], ["Team Sports", "School"], year=2017, season="spring",
+          title_japanese="同じ題"),
+    anime("a8", "Grey Rain", [], ["Drama"], [], year=2013, season="fall"),
+]
+
+
+def by_group(queries, group):
+    return [q for q in queries if q.group == group]
+
+
+def test_facet_grades_follow_the_rule():
+    queries = generators.facet_queries(CORPUS, min_relevant=2, max_relevant=10, phrasings=2, hard_negatives=5,
+                                       rng_seed=1)
+    shounen_sports = by_group(queries, "demographic+genre:Shounen|Sports")
+    assert len(shounen_sports) == 2 and len({q.text for q in shounen_sports}) == 2
+    assert shounen_sports[0].qrels == {"a1": 2, "a2": 2, "a3": 1, "a7": 2}
+    # Laugh Club lacks Sports but its synopsis talks of a match: confusable. Ribbon Court (shoujo
+    # sports) would be too, but it is relevant (grade 1) and so never a negative.
+    assert shounen_sports[0].hard_negatives == ["a4"]
+    three_facets = by_group(queries, "demographic+genre+theme:Shounen|Sports|School")
+    assert three_facets[0].qrels == {"a1": 2, "a2": 1, "a3": 1, "a7": 2}
+    assert three_facets[0].filters == {"genres_all": ["Sports"], "themes_all": ["School"],
+                                       "demographics_any": ["Shounen"]}
+    # Romance has one anime per demographic: below min_relevant, so no Seinen-Romance query.
+    assert not by_group(queries, "demographic+genre:Seinen|Romance")
+
+
+def test_studio_and_temporal_rules():
+    studio = generators.studio_queries(CORPUS, min_relevant=2, max_relevant=10)
+    assert {q.text for q in studio} == {"anime animated by Studio A", "Studio A anime", "shows made by the studio Studio A"}
+    assert all(q.qrels == {"a5": 2, "a6": 2} for q in studio)
+    temporal = generators.temporal_queries(CORPUS, min_relevant=1)
+    fall_2016 = by_group(temporal, "season:fall-2016")[0]
+    assert fall_2016.qrels == {"a5": 2, "a2": 1, "a6": 1}
+    year_2015 = by_group(temporal, "year:2015")[0]
+    assert year_2015.qrels == {"a1": 2, "a3": 2, "a4": 1, "a2": 1, "a5": 1, "a6": 1}
+    mid_2010s = by_group(temporal, "decade:mid-2010")[0]
+    assert mid_2010s.text == "anime from the mid 2010s"
+    assert {k for k, g in mid_2010s.qrels.items() if g == 2} == {"a1", "a2", "a3", "a4", "a5", "a6"}  # 2014-2016
+    assert {k for k, g in mid_2010s.qrels.items() if g == 1} == {"a7", "a8"}  # 2017 and 2013: one year outside
+
+
+def test_franchise_rule():
+    assert base_title("Spike Team 2nd Season") == base_title("Spike Team") == "spiketeam"
+    assert base_title("Re:Zero kara Hajimeru Isekai Seikatsu") != base_title("Re:Creators")
+    assert base_title("86 Part 2") == base_title("86")
+    assert franchises(CORPUS)["a1"] == ["a2"] and franchises(CORPUS)["a3"] == []
+
+
+def test_known_item_and_similar_rules():
+    known = generators.known_item_queries(CORPUS)
+    spike = [q for q in known if q.text == "Spike!"]
+    assert len(spike) == 1 and spike[0].qrels == {"a1": 2, "a2": 1}
+    # "同じ題" is the Japanese title of two anime: ambiguous, so it is no known-item query.
+    assert not [q for q in known if q.text == "同じ題"]
+    similar = {q.text: q for q in generators.similar_queries(CORPUS, min_jaccard=0.6)}
+    like_spike = similar["anime like Spike Team"]
+    assert like_spike.exclude == ["a1"]
+    assert like_spike.qrels == {"a2": 2, "a7": 1}  # a7 shares all four labels; a3 only 2 of 5
+    assert "anime like Ribbon Court" not in similar  # no franchise, no grade-2 anime
+
+
+def test_cross_lingual_needs_a_unique_match_on_both_sides():
+    bangumi = [
+        BangumiEntry(bangumi_id=1, title="x", title_japanese="オフィスハーツ", synopsis="一个关于办公室恋爱的长篇故事" * 3),
+        BangumiEntry(bangumi_id=2, title="y", title_japanese="同じ題", synopsis="两部作品共用这个日文标题的故事" * 3),
+        BangumiEntry(bangumi_id=3, title="z", title_japanese="オフィスハーツ", synopsis="另一条记录使用了同一个标题" * 3),
+    ]
+    assert generators.cross_lingual_queries(CORPUS, bangumi, min_synopsis_chars=10) == []
+    queries = generators.cross_lingual_queries(CORPUS, bangumi[:2], min_synopsis_chars=10)
+    assert [(q.text, q.qrels) for q in queries] == [(bangumi[0].synopsis, {"a5": 2})]
+
+
+def test_curated_predicates():
+    query = CuratedQuery(id="curated-sports-school", text="school sports", vectors=["genre_vector"],
+                         grade_2=Predicate(genres_all=["Sports"], themes_any=["School"], text_any=["volleyball"]),
+                         grade_1=Predicate(genres_any=["Sports"]), ids={"a8": 1, "a3": 0, "zz": 2})
+    # ids override the predicates; 0 marks a judged non-relevant anime; ids not in the corpus are ignored.
+    assert query.grades(CORPUS) == {"a1": 2, "a2": 1, "a3": 0, "a7": 1, "a8": 1}
+    (made,) = generators.curated_queries(CORPUS, [query])
+    assert made.id == "curated-sports-school" and made.qrels == {"a1": 2, "a2": 1, "a7": 1, "a8": 1}
+    assert made.hard_negatives == ["a3"]
+    assert Predicate(text_any=["match"]).matches(CORPUS[3]) and not Predicate(text_any=["mat"]).matches(CORPUS[3])
+    assert Predicate(genres_none=["Sports"], year_gte=2016).matches(CORPUS[4])
+
+
+def test_committed_curated_queries_load_and_name_real_anime(repo_params):
+    from animelab.corpus.ingest import ingest
+
+    queries = load_curated(REPO / repo_params.gold.curated)
+    assert len(queries) >= 60
+    corpus = ingest([("enriched", "enriched", repo_params.data.enriched),
+                     ("mal_seasons", "jikan", repo_params.data.mal_seasons)]).entries
+    ids = {entry.id for entry in corpus}
+    for query in queries:
+        assert set(query.ids) <= ids, query.id
+        assert 2 in query.grades(corpus).values(), query.id
+
+
+def gold_params(**changes) -> GoldParams:
+    values = dict(curated="unused.yaml", split=SplitParams(train=0.4, dev=0.2, test=0.4), min_relevant=2,
+                  max_relevant=10, facet_phrasings=2, hard_negatives_per_query=5, cross_lingual_min_synopsis_chars=10,
+                  similar_min_jaccard=0.6, max_queries={}, min_test_queries=1, holdout_categories=["facet"])
+    return GoldParams(**(values | changes))
+
+
+def test_splits_keep_groups_together_and_follow_the_fractions():
+    queries = generators.facet_queries(CORPUS, 1, 10, 3, 5, rng_seed=1)
+    assign_splits(queries, SplitParams(train=0.5, dev=0.25, test=0.25), seed=3, category="facet")
+    splits_per_group = {}
+    for query in queries:
+        splits_per_group.setdefault(query.group, set()).add(query.split)
+    assert all(len(splits) == 1 for splits in splits_per_group.values())
+    groups = len(splits_per_group)
+    test_groups = sum(splits == {"test"} for splits in splits_per_group.values())
+    assert test_groups == round(groups * 0.25)
+
+
+def test_the_gold_set_is_byte_identical_for_the_same_inputs(tmp_path):
+    params = gold_params()
+    outputs = []
+    for run in ("first", "second"):
+        gold = build_gold(CORPUS, [], [], params, seed=5)
+        write_gold(tmp_path / run, gold.queries, manifest(gold, params, 5, {"corpus": "x"}),
+                   holdout(gold.queries, ["facet"]))
+        outputs.append({p.name: p.read_bytes() for p in sorted((tmp_path / run).iterdir())})
+    assert outputs[0] == outputs[1]
+    assert set(outputs[0]) == {"queries.jsonl", "qrels.trec", "hard_negatives.jsonl", "manifest.json",
+                               "test_anime.json"}
+    qrels = outputs[0]["qrels.trec"].decode().splitlines()
+    assert all(len(line.split()) == 4 and line.split()[3] in {"0", "1", "2"} for line in qrels)
+
+
+def test_holdout_lists_grade_2_targets_of_test_queries():
+    queries = build_gold(CORPUS, [], [], gold_params(split=SplitParams(train=0, dev=0, test=1)), seed=5).queries
+    targets = holdout(queries, ["facet"])["test_query_targets"]
+    assert targets == sorted({a for q in queries if q.category == "facet" for a, g in q.qrels.items() if g == 2})
+
+
+def test_curated_queries_without_relevant_anime_are_dropped_and_reported():
+    matching = CuratedQuery(id="curated-volleyball", text="volleyball", vectors=["title_vector"],
+                            grade_2=Predicate(text_any=["volleyball"]))
+    absent = CuratedQuery(id="curated-ninja", text="ninja", vectors=["title_vector"], grade_2=Predicate(text_any=["ninja"]))
+    gold = build_gold(CORPUS, [], [matching, absent], gold_params(), seed=5)
+    assert [q.id for q in gold.queries if q.category == "curated"] == ["curated-volleyball"]
+    assert manifest(gold, gold_params(), 5, {})["dropped_curated_without_relevant_anime"] == ["curated-ninja"]
+
+
+def test_validation_rejects_broken_sets():
+    good = generators.studio_queries(CORPUS, 2, 10)
+    validate(good, {e.id for e in CORPUS})
+    with pytest.raises(LabError, match="ids not in the corpus"):
+        validate(good, {"a1"})
+    broken = [generators.make_query("curated", "nothing", "g", {"a1": 1}, ["title_vector"])]
+    with pytest.raises(LabError, match="no grade-2 anime"):
+        validate(broken, {e.id for e in CORPUS})
+    with pytest.raises(LabError, match="duplicate query text"):
+        validate(good + good[:1], {e.id for e in CORPUS})
