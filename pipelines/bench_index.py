@@ -43,7 +43,8 @@ QUANTIZATIONS = {
 CONFIGS = [
     ("baseline (no quantization)", "none", {}),
     ("scalar int8", "scalar-int8", {"rescore": False}),
-    ("scalar int8 + rescore", "scalar-int8", {"rescore": True}),
+    # Rescoring without oversampling only reorders the same candidates: the top-10 set cannot change.
+    ("scalar int8 + rescore x2", "scalar-int8", {"rescore": True, "oversampling": 2.0}),
     ("binary", "binary", {"rescore": False}),
     ("binary + rescore x1", "binary", {"rescore": True, "oversampling": 1.0}),
     ("binary + rescore x2", "binary", {"rescore": True, "oversampling": 2.0}),
@@ -132,8 +133,8 @@ def corpus_benchmark(params, embeddings_dir: Path, corpus_path: Path, queries: i
     return rows
 
 
-def synthetic_benchmark(params, embeddings_dir: Path, size: int, queries: int, hnsw_ef: int,
-                        workdir: Path) -> list[dict]:
+def synthetic_benchmark(params, embeddings_dir: Path, size: int, queries: int, hnsw_ef: int, workdir: Path,
+                        quantizations: list[str]) -> list[dict]:
     base = load_vector(embeddings_dir, "title_vector").dense
     vectors = resample_with_noise(base, size, noise=0.5, seed=params.seed)
     query_vectors = resample_with_noise(base, queries, noise=0.5, seed=params.seed + 1)
@@ -149,7 +150,7 @@ def synthetic_benchmark(params, embeddings_dir: Path, size: int, queries: int, h
             yield IndexPoint(anime_id, {"title_vector": row.tolist()}, {"anime_id": anime_id})
 
     rows = []
-    for quantization in QUANTIZATIONS:
+    for quantization in quantizations:
         rows += run_config_group(f"synthetic {size:,}", quantization, index_params, {"title_vector": base.shape[1]},
                                  points(), workloads, hnsw_ef, workdir)
     return rows
@@ -200,6 +201,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--synthetic-size", type=int, default=200_000)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--hnsw-ef", type=int, default=128)
+    parser.add_argument("--synthetic-quantizations", default="none,scalar-int8,binary,product-x16",
+                        help=f"comma-separated, of {list(QUANTIZATIONS)} (product-x32 takes ~10 min at 200k)")
     parser.add_argument("--out", type=Path, default=Path("reports/bench_index"))
     args = parser.parse_args(argv)
     params = load_params(args.params)
@@ -207,7 +210,7 @@ def main(argv: list[str] | None = None) -> None:
         rows = corpus_benchmark(params, args.embeddings, args.corpus, args.queries, args.hnsw_ef, Path(workdir) / "corpus")
         if args.synthetic_size:
             rows += synthetic_benchmark(params, args.embeddings, args.synthetic_size, args.queries, args.hnsw_ef,
-                                        Path(workdir) / "synthetic")
+                                        Path(workdir) / "synthetic", args.synthetic_quantizations.split(","))
     report = {"hnsw_ef": args.hnsw_ef, "queries": args.queries, "machine": machine(), "rows": rows,
               "title_vector_anisotropy": anisotropy(load_vector(args.embeddings, "title_vector").dense)}
     write_json(args.out.with_suffix(".json"), report)

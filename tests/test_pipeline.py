@@ -45,6 +45,16 @@ def tiny_project(tmp_path_factory, repo_params) -> Path:
     params["embed"]["vectors"] = TINY_VECTORS
     params["embed"]["text_model"]["max_length"] = 128
     params["index"]["vectors"] = ["title_vector", "genre_vector", "episode_vector"]
+    (project / "experiments").mkdir()
+    (project / "experiments" / "tiny.yaml").write_text(
+        "baseline: {search: {vectors: all, fusion: rrf, rrf_k: 60, exact: true}}\n"
+        "variants:\n"
+        "  - {name: hnsw-m8, axis: hnsw, index: {hnsw: {m: 8}}, search: {exact: false, hnsw_ef: 32}}\n"
+        "  - {name: vectors-hint, axis: vectors, search: {vectors: hint}}\n"
+        "  - {name: model-bge-m3, axis: model, model: bge-m3}\n"
+    )
+    params["evaluate"]["experiments"] = "experiments/tiny.yaml"
+    params["evaluate"]["tracking"]["uri"] = f"sqlite:///{project / 'mlflow.db'}"
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
     assert run(["dvc", "init", "--no-scm", "-q"], project).returncode == 0
     return project
@@ -80,6 +90,30 @@ def test_dvc_repro_runs_every_stage_then_does_nothing(tiny_project):
     index_metrics = json.loads((tiny_project / "reports/metrics/index.json").read_text())
     assert index_metrics["points"] == 68
     assert index_metrics["indexed_vectors"] == 68 + 68 + len(episode.ids)
+
+    evaluation = json.loads((tiny_project / "reports/metrics/evaluate.json").read_text())
+    assert set(evaluation) == {"baseline", "hnsw-m8", "vectors-hint"}
+    assert evaluation["baseline"]["recall_vs_exact@10"] == 1.0
+    results = json.loads((tiny_project / "data/evaluate/results.json").read_text())
+    assert results["skipped"] == {"model-bge-m3": "evaluate.bge_m3_path is not set: no local BGE-M3 model to load"}
+    assert "vs_baseline" in results["variants"]["hnsw-m8"] and "vs_baseline" not in results["variants"]["baseline"]
+    run_lines = (tiny_project / "data/evaluate/runs/vectors-hint.trec").read_text().splitlines()
+    assert {line.split()[0] for line in run_lines} <= {q["id"] for q in queries if q["split"] == "test"}
+    summary = (tiny_project / "reports/summary.md").read_text()
+    assert "| hnsw-m8 | hnsw |" in summary and "Skipped: model-bge-m3" in summary
+    assert (tiny_project / "reports/variants.html").stat().st_size > 0
+
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tiny_project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("anime-search-lab")
+    mlflow_runs = client.search_runs([experiment.experiment_id])
+    parents = [r for r in mlflow_runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in mlflow_runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(parents) == 1 and {r.info.run_name for r in children} == {"baseline", "hnsw-m8", "vectors-hint"}
+    child = next(r for r in children if r.info.run_name == "vectors-hint")
+    assert "ndcg_at_10.all" in child.data.metrics and "p_adjusted.ndcg_at_10.all" in child.data.metrics
+    assert child.data.params["search.vectors"] == "hint"
 
     second = run(["dvc", "repro"], tiny_project)
     assert second.returncode == 0

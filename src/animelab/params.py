@@ -181,6 +181,31 @@ class GoldParams(Section):
         return caps
 
 
+class TrackingParams(Section):
+    uri: str = Field(description="MLflow tracking URI: a local sqlite file by default, or a team's server")
+    experiment: str
+
+
+class EvaluateParams(Section):
+    experiments: Path
+    split: Literal["train", "dev", "test"]
+    limit: int = Field(ge=10, description="results retrieved per query (>= the deepest metric cut-off)")
+    metrics: list[str] = Field(min_length=1)
+    headline: list[str] = Field(min_length=1, description="metrics shown in dvc metrics and the summary")
+    stat_test: Literal["student", "fisher"]
+    alpha: float = Field(gt=0, lt=1)
+    correction: Literal["holm", "bonferroni"]
+    bge_m3_path: Path | None = Field(default=None, description="local BGE-M3 directory; null skips model-bge-m3")
+    tracking: TrackingParams
+
+    @model_validator(mode="after")
+    def headline_is_measured(self) -> "EvaluateParams":
+        missing = sorted(set(self.headline) - set(self.metrics))
+        if missing:
+            raise ValueError(f"headline metrics {missing} are not in metrics")
+        return self
+
+
 class Params(Section):
     seed: int
     data: DataParams
@@ -188,6 +213,7 @@ class Params(Section):
     embed: EmbedParams
     index: IndexParams
     gold: GoldParams
+    evaluate: EvaluateParams
 
 
 class ParamsError(LabError):
