@@ -34,7 +34,7 @@ THEME_PHRASES = {
     "Anthropomorphic": "anthropomorphic animals", "Isekai": "being transported to another world",
     "Mecha": "giant robots", "Military": "the military", "Space": "outer space", "Historical": "a historical setting",
     "Harem": "a harem", "Reverse Harem": "a reverse harem", "Workplace": "the workplace",
-    "Psychological": "psychological games", "Medical": "medicine", "Educational": "learning",
+    "Psychological": "mind games and psychological tension", "Medical": "medicine", "Educational": "learning",
     "Showbiz": "show business", "Survival": "survival", "Childcare": "raising children", "Racing": "racing",
 }
 # Words a synopsis uses for a genre: a non-relevant anime using them is a confusable hard negative.
