@@ -1,0 +1,34 @@
+"""The command line's own parsing: filters and vector names."""
+
+from __future__ import annotations
+
+import pytest
+
+from animelab.cli import parse_filters, vector_names
+from animelab.errors import LabError
+from animelab.index.query import FilterSpec
+
+
+def test_filters_parse_into_the_search_api():
+    spec = parse_filters(["genre=Sports,Drama", "genre:all=Action", "studio=Madhouse", "year>=2010", "score<=8.5",
+                          "season=fall"])
+    assert spec == FilterSpec(genres_any=["Sports", "Drama"], genres_all=["Action"], studios_any=["Madhouse"],
+                              year_gte=2010, score_lte=8.5, season_any=["fall"])
+    assert parse_filters([]) is None
+
+
+@pytest.mark.parametrize(("expression", "message"), [("genre~Sports", "expected key=value"),
+                                                     ("colour=red", "--filter: 1 validation error")])
+def test_bad_filters_say_what_is_wrong(expression, message):
+    with pytest.raises(LabError, match=message):
+        parse_filters([expression])
+
+
+def test_vector_names_expand_and_check():
+    indexed = ["title_vector", "genre_vector", "staff_vector"]
+    assert vector_names("title,genre", indexed) == ["title_vector", "genre_vector"]
+    assert vector_names("all", indexed) == indexed
+    with pytest.raises(LabError, match="unknown text vectors"):
+        vector_names("plot", indexed)
+    with pytest.raises(LabError, match="not in the index"):
+        vector_names("episode", indexed)
