@@ -6,8 +6,6 @@ field by field over the baseline's), and the text model. Adding a variant is one
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Literal
 
@@ -139,6 +137,3 @@ def load_experiments(path: Path) -> Experiments:
         raise LabError(f"{path}: duplicate variant names {duplicates}")
     return Experiments(baseline=baseline, variants=variants)
 
-
-def settings_hash(variant: Variant) -> str:
-    return hashlib.sha256(json.dumps(variant.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:12]

@@ -22,8 +22,7 @@ from animelab.params import TextModelParams
 
 log = logging.getLogger(__name__)
 
-MINILM_NAME = "sentence-transformers/all-MiniLM-L6-v2"
-BGE_M3_NAME = "BAAI/bge-m3"
+MODEL_NAMES = {"minilm": "sentence-transformers/all-MiniLM-L6-v2", "bge-m3": "BAAI/bge-m3"}
 BGE_M3_HEADS = ("colbert_linear.pt", "sparse_linear.pt")
 
 
@@ -116,7 +115,7 @@ class TextEncoder:
 
         path = resolve_model_path(params)
         self.params = params
-        self.name = MINILM_NAME if params.kind == "minilm" else BGE_M3_NAME
+        self.name = MODEL_NAMES[params.kind]
         common = dict(
             normalize_embeddings=True,
             use_fp16=params.use_fp16,

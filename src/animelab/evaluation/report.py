@@ -64,7 +64,7 @@ def summary_markdown(results: dict[str, Any], headline: list[str]) -> str:
         lines += ["", "Skipped: " + "; ".join(f"{name} ({why})" for name, why in results["skipped"].items())]
     lines += [
         "",
-        f"Hard-negative intrusion (share of top 10 that are judged confusable non-relevant anime): "
+        "Hard-negative intrusion (share of top 10 that are judged confusable non-relevant anime): "
         + ", ".join(f"{name} {record['hard_negative_intrusion_at_10']:.3f}" for name, record in variants.items()),
         "",
     ]

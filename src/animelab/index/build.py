@@ -23,8 +23,9 @@ def embedding_dims(manifest: dict) -> dict[str, int | None]:
     return {name: stats.get("dim") if stats.get("count") else None for name, stats in manifest["vectors"].items()}
 
 
-def spec_for(params: IndexParams, embeddings_dir: Path) -> CollectionSpec:
-    return collection_spec(params, embedding_dims(load_manifest(embeddings_dir)))
+def spec_for(params: IndexParams, embeddings_dir: Path, text_model: str | None = None) -> CollectionSpec:
+    """The spec sized by the embeddings, which must come from ``text_model`` when it is given."""
+    return collection_spec(params, embedding_dims(load_manifest(embeddings_dir, text_model)))
 
 
 def build_index(params: IndexParams, spec: CollectionSpec, entries: list[AnimeEntry], embeddings_dir: Path,
