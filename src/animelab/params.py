@@ -6,8 +6,9 @@ names the offending key as a dotted path, e.g. ``embed.text_model.max_length``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -54,17 +55,23 @@ class ImageModelParams(Section):
     device: str = "cpu"
 
 
-def known_vectors(vectors: list[str]) -> list[str]:
-    unknown = sorted(set(vectors) - set(VECTOR_NAMES))
-    if unknown:
-        raise ValueError(f"unknown vectors {unknown}; known: {list(VECTOR_NAMES)}")
-    return vectors
+def only(allowed: Iterable[str], what: str) -> AfterValidator:
+    """A validator refusing names (list items or dict keys) outside ``allowed``, listing the known ones."""
+    known = list(allowed)
+
+    def check(values: Any) -> Any:
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ValueError(f"unknown {what} {unknown}; known: {known}")
+        return values
+
+    return AfterValidator(check)
 
 
 class EmbedParams(Section):
     text_model: TextModelParams
     image_model: ImageModelParams
-    vectors: Annotated[list[str], AfterValidator(known_vectors)]
+    vectors: Annotated[list[str], only(VECTOR_NAMES, "vectors")]
 
 
 class HnswParams(Section):
@@ -111,13 +118,13 @@ class ServerParams(Section):
 class IndexParams(Section):
     backend: Literal["edge", "server"]
     distance: Literal["cosine", "dot", "euclid"]
-    vectors: Annotated[list[str], Field(min_length=1), AfterValidator(known_vectors)]
+    vectors: Annotated[list[str], Field(min_length=1), only(VECTOR_NAMES, "vectors")]
     priorities: dict[Priority, PriorityParams]
     indexing_threshold_kb: int = Field(ge=1, description="segments larger than this get their HNSW graph built")
     indexing_threads: int = Field(ge=0, description="HNSW build threads; 0 = all cores")
     segments: int = Field(ge=1, description="segments the optimizer aims for")
     batch_size: int = Field(ge=1)
-    payload_indexes: dict[str, Literal["keyword", "integer", "float"]]
+    payload_indexes: Annotated[dict[str, Literal["keyword", "integer", "float"]], only(PAYLOAD_FIELDS, "payload fields")]
     sparse_vectors: list[SparseVectorParams] = []
     server: ServerParams = ServerParams()
 
@@ -128,14 +135,6 @@ class IndexParams(Section):
         if missing:
             raise ValueError(f"missing priority classes {missing}")
         return priorities
-
-    @field_validator("payload_indexes")
-    @classmethod
-    def known_payload_fields(cls, indexes: dict[str, str]) -> dict[str, str]:
-        unknown = sorted(set(indexes) - set(PAYLOAD_FIELDS))
-        if unknown:
-            raise ValueError(f"unknown payload fields {unknown}; known: {list(PAYLOAD_FIELDS)}")
-        return indexes
 
     @model_validator(mode="after")
     def consistent(self) -> "IndexParams":
@@ -168,17 +167,11 @@ class GoldParams(Section):
     hard_negatives_per_query: int = Field(ge=0)
     cross_lingual_min_synopsis_chars: int = Field(ge=1)
     similar_min_jaccard: float = Field(gt=0, le=1)
-    max_queries: dict[str, int] = Field(description="cap per category, sampled by group with the seed")
+    max_queries: Annotated[dict[str, int], only(GOLD_CATEGORIES, "categories")] = Field(
+        description="cap per category, sampled by group with the seed")
     min_test_queries: int = Field(ge=1, description="per category; a shortfall is stated in the manifest")
-    holdout_categories: list[str] = Field(description="categories whose test targets fine-tuning must hold out")
-
-    @field_validator("max_queries")
-    @classmethod
-    def known_categories(cls, caps: dict[str, int]) -> dict[str, int]:
-        unknown = sorted(set(caps) - set(GOLD_CATEGORIES))
-        if unknown:
-            raise ValueError(f"unknown categories {unknown}; known: {list(GOLD_CATEGORIES)}")
-        return caps
+    holdout_categories: Annotated[list[str], only(GOLD_CATEGORIES, "categories")] = Field(
+        description="categories whose test targets fine-tuning must hold out")
 
 
 class TrackingParams(Section):
