@@ -319,3 +319,18 @@ def test_a_failed_build_leaves_no_index(repo_params, tmp_path):
     with pytest.raises(RuntimeError, match="truncated"):
         EdgeIndex.build(tmp_path / "shard", spec, points(), batch_size=1)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_tied_fused_scores_are_ordered_by_anime_id(repo_params, tmp_path):
+    # "zeta" leads the first list and "alpha" the second: equal RRF scores, so the id decides.
+    points = [IndexPoint("zeta", {"title_vector": angle(0), "genre_vector": angle(40)}, {"anime_id": "zeta"}),
+              IndexPoint("alpha", {"title_vector": angle(40), "genre_vector": angle(0)}, {"anime_id": "alpha"})]
+    spec = collection_spec(index_params(repo_params, vectors=["title_vector", "genre_vector"], payload_indexes={}),
+                           {"title_vector": 2, "genre_vector": 2})
+    EdgeIndex.build(tmp_path / "shard", spec, points, batch_size=10)
+    index = EdgeIndex(tmp_path / "shard")
+    queries = (VectorQuery("title_vector", angle(0), 2), VectorQuery("genre_vector", angle(0), 2))
+    for _ in range(5):
+        hits = index.search(SearchRequest(queries, limit=1, rrf_k=2))
+        assert [hit.anime_id for hit in hits] == ["alpha"]
+    index.close()

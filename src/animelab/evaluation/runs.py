@@ -50,18 +50,12 @@ def query_vectors_for(settings: SearchSettings, hint: list[str], indexed: list[s
 
 def build_requests(settings: SearchSettings, split: GoldSplit, encoded: dict[str, list[float]],
                    indexed: list[str], limit: int) -> list[SearchRequest]:
-    """One request per gold query.
-
-    Each fetches extra results: the query-by-example sources it will drop, and one per fused
-    list, because fused scores tie (equal ranks in different lists) and the engine orders ties
-    arbitrarily; ``execute`` breaks ties by anime id, which needs the whole tie group.
-    """
+    """One request per gold query; query-by-example sources are fetched extra and dropped later."""
     requests = []
     for query in split.queries:
         names = query_vectors_for(settings, query["vectors"], indexed)
         vectors = tuple(VectorQuery(name, encoded[query["id"]], settings.prefetch_limit) for name in names)
-        extra = len(query["exclude"]) + (len(names) if len(names) > 1 else 0)
-        requests.append(SearchRequest(vectors, limit=limit + extra, fusion=settings.fusion,
+        requests.append(SearchRequest(vectors, limit=limit + len(query["exclude"]), fusion=settings.fusion,
                                       rrf_k=settings.rrf_k, weights=settings.weights_for(names),
                                       tuning=settings.tuning, with_payload=("anime_id",)))
     return requests
@@ -84,9 +78,8 @@ def execute(index: SearchIndex, split: GoldSplit, requests: list[SearchRequest],
         hits = index.search(request)
         seconds.append(time.perf_counter() - start)
         excluded = set(query["exclude"])
-        ordered = sorted(hits, key=lambda hit: (-round(hit.score, 9), hit.anime_id))
-        kept = [hit for hit in ordered if hit.anime_id not in excluded][:limit]
-        # Scores as rank-preserving values: ties in engine scores must not reorder results.
+        kept = [hit for hit in hits if hit.anime_id not in excluded][:limit]
+        # Rank-preserving scores: the backend already broke ties; ranx must not reorder them.
         results[query["id"]] = {hit.anime_id: float(len(kept) - rank) for rank, hit in enumerate(kept)}
     return Run(results, name=name), seconds
 

@@ -14,7 +14,7 @@ from tqdm import tqdm
 from animelab.index.backend import BuildReport, CollectionDescription, directory_bytes
 from animelab.index.payload import point_id
 from animelab.index.points import IndexPoint
-from animelab.index.query import Condition, Hit, SearchRequest, SparseQuery, Tuning
+from animelab.index.query import Condition, Hit, SearchRequest, SparseQuery, Tuning, fetch_limit, ranked
 from animelab.index.spec import CollectionSpec, DenseVectorSpec
 from animelab.io import atomic_path, batched
 
@@ -94,7 +94,8 @@ def edge_request(request: SearchRequest) -> qe.QueryRequest:
     payload = sorted({"anime_id", *request.with_payload})
     if not request.fused:
         query = request.queries[0]
-        return qe.QueryRequest(limit=request.limit, query=qe.Query.Nearest(edge_vector(query.vector), using=query.using),
+        return qe.QueryRequest(limit=fetch_limit(request),
+                               query=qe.Query.Nearest(edge_vector(query.vector), using=query.using),
                                filter=conditions, params=params, with_payload=payload)
     prefetches = [
         qe.Prefetch(limit=query.limit, query=qe.Query.Nearest(edge_vector(query.vector), using=query.using),
@@ -103,7 +104,7 @@ def edge_request(request: SearchRequest) -> qe.QueryRequest:
     ]
     weights = list(request.weights) if request.weights else None
     fusion = qe.Fusion.Rrf(k=request.rrf_k, weights=weights) if request.fusion == "rrf" else qe.Fusion.Dbsf()
-    return qe.QueryRequest(limit=request.limit, prefetches=prefetches, query=fusion, filter=conditions,
+    return qe.QueryRequest(limit=fetch_limit(request), prefetches=prefetches, query=fusion, filter=conditions,
                            with_payload=payload)
 
 
@@ -177,7 +178,7 @@ class EdgeIndex:
 
     def search(self, request: SearchRequest) -> list[Hit]:
         points = self.shard.query(edge_request(request))
-        return [Hit(p.payload["anime_id"], float(p.score), dict(p.payload)) for p in points]
+        return ranked([Hit(p.payload["anime_id"], float(p.score), dict(p.payload)) for p in points], request.limit)
 
     def describe(self) -> CollectionDescription:
         config = json.loads((self.path / CONFIG_FILE).read_text(encoding="utf-8"))

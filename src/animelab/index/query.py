@@ -116,3 +116,14 @@ class Hit:
     anime_id: str
     score: float
     payload: dict[str, Any]
+
+
+def fetch_limit(request: SearchRequest) -> int:
+    """How many results to ask the engine for: fused scores tie (equal ranks in different lists)
+    and the engine orders ties arbitrarily, so fetch one extra per list to hold a whole tie group."""
+    return request.limit + (len(request.queries) if request.fused else 0)
+
+
+def ranked(hits: list[Hit], limit: int) -> list[Hit]:
+    """Best first, ties broken by anime id: the same request always gives the same list."""
+    return sorted(hits, key=lambda hit: (-round(hit.score, 9), hit.anime_id))[:limit]

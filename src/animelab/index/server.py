@@ -18,7 +18,7 @@ from animelab.index.backend import BuildReport, CollectionDescription
 from animelab.index.edge import normalise_quantization
 from animelab.index.payload import point_id
 from animelab.index.points import IndexPoint
-from animelab.index.query import Condition, Hit, SearchRequest, SparseQuery, Tuning
+from animelab.index.query import Condition, Hit, SearchRequest, SparseQuery, Tuning, fetch_limit, ranked
 from animelab.index.spec import CollectionSpec, DenseVectorSpec
 from animelab.io import batched
 from animelab.params import ServerParams
@@ -154,14 +154,15 @@ class ServerIndex:
                                         filter=conditions) for q in request.queries]
             query: Any = (models.RrfQuery(rrf=models.Rrf(k=request.rrf_k, weights=list(request.weights or []) or None))
                           if request.fusion == "rrf" else models.FusionQuery(fusion=models.Fusion.DBSF))
-            response = self.client.query_points(self.collection, prefetch=prefetch, query=query, limit=request.limit,
+            response = self.client.query_points(self.collection, prefetch=prefetch, query=query, limit=fetch_limit(request),
                                                 query_filter=conditions, with_payload=payload)
         else:
             only = request.queries[0]
             response = self.client.query_points(self.collection, query=client_vector(only.vector), using=only.using,
-                                                limit=request.limit, query_filter=conditions, search_params=params,
+                                                limit=fetch_limit(request), query_filter=conditions, search_params=params,
                                                 with_payload=payload)
-        return [Hit(p.payload["anime_id"], float(p.score), dict(p.payload)) for p in response.points]
+        return ranked([Hit(p.payload["anime_id"], float(p.score), dict(p.payload)) for p in response.points],
+                      request.limit)
 
     def describe(self) -> CollectionDescription:
         info = self.client.get_collection(self.collection)
