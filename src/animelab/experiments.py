@@ -97,17 +97,6 @@ class Variant(Strict):
     search: SearchSettings = SearchSettings()
 
 
-class VariantSpec(Strict):
-    """A variant as written: its search block holds only the fields it changes."""
-
-    name: str
-    axis: str
-    description: str = ""
-    model: Literal["default", "bge-m3"] = "default"
-    index: IndexOverrides = IndexOverrides()
-    search: dict = {}
-
-
 class Experiments(Strict):
     baseline: Variant
     variants: list[Variant]
@@ -124,11 +113,9 @@ def load_experiments(path: Path) -> Experiments:
         raise LabError(f"evaluate.experiments: {path} does not exist") from error
     try:
         baseline = Variant.model_validate(raw["baseline"] | {"name": "baseline", "axis": "baseline"})
-        variants = []
-        for item in raw.get("variants", []):
-            spec = VariantSpec.model_validate(item)
-            search = SearchSettings.model_validate(baseline.search.model_dump() | spec.search)
-            variants.append(Variant.model_validate(spec.model_dump() | {"search": search}))
+        # A variant's search block lists only what it changes; the rest comes from the baseline.
+        variants = [Variant.model_validate(item | {"search": baseline.search.model_dump() | item.get("search", {})})
+                    for item in raw.get("variants", [])]
     except (ValidationError, KeyError, TypeError) as error:
         raise LabError(f"{path}: invalid experiments: {error}") from error
     names = [v.name for v in [baseline, *variants]]

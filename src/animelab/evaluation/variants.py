@@ -15,15 +15,14 @@ from tqdm import tqdm
 
 from animelab.bench import latency_summary, measure
 from animelab.corpus.schema import AnimeEntry
-from animelab.embeddings import embed_corpus, load_manifest, load_vector
+from animelab.embeddings import embed_corpus, load_manifest
 from animelab.encoders.text import TextEncoder
 from animelab.evaluation import scoring
 from animelab.evaluation.runs import GoldSplit, build_requests, exact_twin, execute, write_trec_run
 from animelab.experiments import Experiments, Variant
 from animelab.index.backend import BuildReport
-from animelab.index.build import embedding_dims
+from animelab.index.build import SHARD, build_index, embedding_dims
 from animelab.index.edge import EdgeIndex
-from animelab.index.points import index_points
 from animelab.index.spec import collection_spec
 from animelab.io import atomic_path, write_json
 from animelab.params import Params, TextModelParams
@@ -77,20 +76,21 @@ def prepare_model(params: Params, model: TextModelParams, default_embeddings: Pa
 
 def variant_index(params: Params, variant: Variant, model: ModelContext, entries: list[AnimeEntry],
                   cache_dir: Path) -> tuple[Path, BuildReport, list[str]]:
-    """Build the variant's collection, or reuse the one built from the same spec and embeddings."""
-    index_params = variant.index.apply(params.index)
+    """Build the variant's collection, or reuse the one built from the same spec and embeddings.
+
+    Variants are always built on the embedded engine (Qdrant Edge): one shard per spec, cached
+    side by side, where a server would need one collection and alias per variant.
+    """
+    index_params = variant.index.apply(params.index).model_copy(update={"backend": "edge"})
     spec = collection_spec(index_params, model.dims)
     key = hashlib.sha256(f"{spec.key()}:{model.manifest_hash}".encode()).hexdigest()[:16]
     directory = cache_dir / "indexes" / key
     if not (directory / "build.json").is_file():
         with atomic_path(directory) as staging:
-            dense = {name: load_vector(model.embeddings_dir, name) for name in spec.dense_names}
-            report = EdgeIndex.build(staging / "shard", spec, index_points(entries, dense), index_params.batch_size,
-                                     index_params.indexing_threads, index_params.segments)
-            write_json(staging / "build.json", dataclasses.asdict(report) | {"spec": spec.as_dict()})
-    report_data = json.loads((directory / "build.json").read_text(encoding="utf-8"))
-    report_data.pop("spec")
-    return directory / "shard", BuildReport(**report_data), spec.dense_names
+            report = build_index(index_params, spec, entries, model.embeddings_dir, staging)
+            write_json(staging / "build.json", dataclasses.asdict(report))
+    report = BuildReport(**json.loads((directory / "build.json").read_text(encoding="utf-8")))
+    return directory / SHARD, report, spec.dense_names
 
 
 def evaluate_variant(params: Params, variant: Variant, model: ModelContext, split: GoldSplit,
