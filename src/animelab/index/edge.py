@@ -14,7 +14,7 @@ from tqdm import tqdm
 from animelab.index.backend import BuildReport, CollectionDescription, directory_bytes
 from animelab.index.payload import point_id
 from animelab.index.points import IndexPoint
-from animelab.index.query import Condition, Hit, SearchRequest, SparseQuery, Tuning, fetch_limit, ranked
+from animelab.index.query import Condition, Hit, SearchRequest, SparseQuery, Tuning, fetch_limit, must_clauses, ranked
 from animelab.index.spec import CollectionSpec, DenseVectorSpec
 from animelab.io import atomic_path, batched
 
@@ -69,14 +69,15 @@ def edge_point(point: IndexPoint) -> qe.Point:
     return qe.Point(id=point_id(point.anime_id), vector=vectors, payload=point.payload)
 
 
+EDGE_CLAUSES = {
+    "any": lambda key, values: qe.FieldCondition(key, match=qe.MatchAny(values)),
+    "value": lambda key, value: qe.FieldCondition(key, match=qe.MatchValue(value)),
+    "range": lambda key, bounds: qe.FieldCondition(key, range=qe.RangeFloat(gte=bounds[0], lte=bounds[1])),
+}
+
+
 def edge_filter(conditions: list[Condition]) -> qe.Filter | None:
-    must = []
-    for condition in conditions:
-        if condition.any_of:
-            must.append(qe.FieldCondition(condition.key, match=qe.MatchAny(list(condition.any_of))))
-        must += [qe.FieldCondition(condition.key, match=qe.MatchValue(value)) for value in condition.all_of]
-        if condition.gte is not None or condition.lte is not None:
-            must.append(qe.FieldCondition(condition.key, range=qe.RangeFloat(gte=condition.gte, lte=condition.lte)))
+    must = [EDGE_CLAUSES[kind](key, argument) for kind, key, argument in must_clauses(conditions)]
     return qe.Filter(must=must) if must else None
 
 

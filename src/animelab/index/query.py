@@ -69,6 +69,19 @@ class FilterSpec(BaseModel):
         return result
 
 
+def must_clauses(conditions: list[Condition]) -> list[tuple[str, str, Any]]:
+    """The filter's semantics in one place, for every backend to translate clause by clause:
+    ``("any", key, values)``, ``("value", key, value)`` (one per all-of value), ``("range", key, (gte, lte))``."""
+    clauses: list[tuple[str, str, Any]] = []
+    for condition in conditions:
+        if condition.any_of:
+            clauses.append(("any", condition.key, list(condition.any_of)))
+        clauses += [("value", condition.key, value) for value in condition.all_of]
+        if condition.gte is not None or condition.lte is not None:
+            clauses.append(("range", condition.key, (condition.gte, condition.lte)))
+    return clauses
+
+
 class Tuning(BaseModel):
     """Search-time knobs: HNSW beam width, exact scan, and how quantized vectors are used."""
 

@@ -18,7 +18,7 @@ from animelab.index.backend import BuildReport, CollectionDescription
 from animelab.index.edge import normalise_quantization
 from animelab.index.payload import point_id
 from animelab.index.points import IndexPoint
-from animelab.index.query import Condition, Hit, SearchRequest, SparseQuery, Tuning, fetch_limit, ranked
+from animelab.index.query import Condition, Hit, SearchRequest, SparseQuery, Tuning, fetch_limit, must_clauses, ranked
 from animelab.index.spec import CollectionSpec, DenseVectorSpec
 from animelab.io import batched
 from animelab.params import ServerParams
@@ -69,16 +69,15 @@ def client_vector(vector: list[float] | SparseQuery) -> Any:
     return vector
 
 
+CLIENT_CLAUSES = {
+    "any": lambda key, values: models.FieldCondition(key=key, match=models.MatchAny(any=values)),
+    "value": lambda key, value: models.FieldCondition(key=key, match=models.MatchValue(value=value)),
+    "range": lambda key, bounds: models.FieldCondition(key=key, range=models.Range(gte=bounds[0], lte=bounds[1])),
+}
+
+
 def client_filter(conditions: list[Condition]) -> models.Filter | None:
-    must: list[models.FieldCondition] = []
-    for condition in conditions:
-        if condition.any_of:
-            must.append(models.FieldCondition(key=condition.key, match=models.MatchAny(any=list(condition.any_of))))
-        must += [models.FieldCondition(key=condition.key, match=models.MatchValue(value=value))
-                 for value in condition.all_of]
-        if condition.gte is not None or condition.lte is not None:
-            must.append(models.FieldCondition(key=condition.key,
-                                              range=models.Range(gte=condition.gte, lte=condition.lte)))
+    must = [CLIENT_CLAUSES[kind](key, argument) for kind, key, argument in must_clauses(conditions)]
     return models.Filter(must=must) if must else None
 
 
