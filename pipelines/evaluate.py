@@ -24,6 +24,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--gold", type=Path, default=Path("gold"))
     parser.add_argument("--cache", type=Path, default=Path("data/variant_cache"),
                         help="built variant indexes and other-model embeddings, reused across runs")
+    parser.add_argument("--sparse", type=Path, default=Path("data/sparse"), help="the sparse stage's vector sets")
     parser.add_argument("--out", type=Path, default=Path("data/evaluate"))
     parser.add_argument("--metrics", type=Path, default=Path("reports/metrics/evaluate.json"))
     args = parser.parse_args(argv)
@@ -33,7 +34,7 @@ def main(argv: list[str] | None = None) -> None:
     split = load_gold(args.gold, params.evaluate.split)
     with atomic_path(args.out) as staging:
         results = evaluate_all(params, experiments, split, read_corpus(args.corpus), args.embeddings, args.cache,
-                               staging)
+                               staging, args.sparse)
         write_json(staging / "results.json", results)
     write_json(args.metrics, {
         name: {metric: round(record["scores"]["all"][metric], 4) for metric in params.evaluate.headline}

@@ -9,7 +9,7 @@ from pathlib import Path
 from animelab.corpus.readers import read_corpus
 from animelab.corpus.schema import BangumiEntry
 from animelab.errors import run_stage
-from animelab.gold.build import build_gold, file_sha256, holdout, manifest, write_gold
+from animelab.gold.build import anime_split, build_gold, file_sha256, manifest, write_gold
 from animelab.gold.predicates import load_curated
 from animelab.gold.report import write_gold_report
 from animelab.io import read_jsonl
@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> None:
     gold = build_gold(entries, bangumi, load_curated(params.gold.curated), params.gold, params.seed)
     hashes = {str(path): file_sha256(path) for path in (args.corpus, args.bangumi, params.gold.curated)}
     gold_manifest = manifest(gold, params.gold, params.seed, hashes)
-    write_gold(args.out, gold.queries, gold_manifest, holdout(gold.queries, params.gold.holdout_categories))
+    write_gold(args.out, gold.queries, gold_manifest, anime_split(entries, params.gold.split, params.seed))
     write_gold_report(args.report, gold.queries, entries)
     logging.info("gold set: %s; shortfalls: %s", gold_manifest["totals"], gold_manifest["shortfalls"] or "none")
 

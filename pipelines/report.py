@@ -1,4 +1,4 @@
-"""DVC stage `report`: evaluation results -> reports/summary.md, reports/variants.html, plot data."""
+"""DVC stage `report`: evaluation and fine-tuning results -> reports/summary.md, reports/variants.html, plot data."""
 
 from __future__ import annotations
 
@@ -15,10 +15,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--results", type=Path, default=Path("data/evaluate/results.json"))
+    parser.add_argument("--finetune", type=Path, default=Path("reports/metrics/finetune.json"),
+                        help="the finetune_genre stage's metrics")
     parser.add_argument("--reports", type=Path, default=Path("reports"))
     args = parser.parse_args(argv)
     params = load_params(args.params)
-    write_reports(json.loads(args.results.read_text(encoding="utf-8")), params.evaluate.headline, args.reports)
+    write_reports(json.loads(args.results.read_text(encoding="utf-8")), params.evaluate.headline, args.reports,
+                  json.loads(args.finetune.read_text(encoding="utf-8")))
 
 
 if __name__ == "__main__":

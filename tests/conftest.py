@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from animelab.corpus.readers import FORMATS
 from animelab.corpus.schema import AnimeEntry
 from animelab.params import Params, TextModelParams, load_params
 
 REPO = Path(__file__).resolve().parents[1]
+TINY_VECTORS = ["title_vector", "genre_vector", "episode_vector", "review_vector", "image_vector"]
 
 # Nothing may reach a model hub: a test that tried would fail instead of downloading.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -91,3 +96,64 @@ def tiny_clip_dir(tmp_path_factory) -> Path:
     (directory / "open_clip_config.json").write_text(json.dumps({"model_cfg": model_cfg, "preprocess_cfg": {}}))
     torch.save(CLIP(**model_cfg).state_dict(), directory / "open_clip_pytorch_model.bin")
     return directory
+
+
+def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=1800)
+
+
+@pytest.fixture(scope="session")
+def tiny_project(tmp_path_factory, repo_params) -> Path:
+    """A copy of the project whose params point at 40 MAL + 28 enriched + 20 bangumi records."""
+    project = tmp_path_factory.mktemp("project")
+    for name in ("pipelines", "src", "dvc.yaml", ".dvcignore", "gold/curated.yaml"):
+        source = REPO / name
+        copy = shutil.copytree if source.is_dir() else shutil.copy
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        copy(source, project / name, **({"ignore": shutil.ignore_patterns("__pycache__")} if source.is_dir() else {}))
+    data = project / "slices"
+    data.mkdir()
+    for key, count in (("mal_seasons", 40), ("bangumi", 20)):
+        lines = getattr(repo_params.data, key).read_text(encoding="utf-8").splitlines()[:count]
+        (data / f"{key}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    params = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
+    params["data"] = {"mal_seasons": "slices/mal_seasons.jsonl", "bangumi": "slices/bangumi.jsonl",
+                      "enriched": str(repo_params.data.enriched)}
+    params["embed"]["vectors"] = TINY_VECTORS
+    params["embed"]["text_model"]["max_length"] = 128
+    params["index"]["vectors"] = ["title_vector", "genre_vector", "episode_vector"]
+    (project / "experiments").mkdir()
+    (project / "experiments" / "tiny.yaml").write_text(
+        "baseline: {search: {vectors: all, fusion: rrf, rrf_k: 60, exact: true}}\n"
+        "variants:\n"
+        "  - {name: hnsw-m8, axis: hnsw, index: {hnsw: {m: 8}}, search: {exact: false, hnsw_ef: 32}}\n"
+        "  - {name: vectors-hint, axis: vectors, search: {vectors: hint}}\n"
+        "  - {name: model-bge-m3, axis: model, model: bge-m3}\n"
+        "  - {name: sparse-feature-learned, axis: sparse, search: {dense: false, sparse: [feature_learned]}}\n"
+        "  - {name: hybrid-bm25-dbsf, axis: hybrid, search: {sparse: [bm25], fusion: dbsf}}\n"
+        "  - {name: genre-base, axis: genre_ft, holdout: true, search: {vectors: hint}}\n"
+        "  - {name: genre_ft, axis: genre_ft, model: genre_ft, holdout: true, compare_to: genre-base,"
+        " search: {vectors: hint}}\n"
+    )
+    params["finetune"] |= {"epochs": 1, "batch_size": 8, "max_length": 32, "probe_max_length": 64, "permutations": 200,
+                           "pairs_per_query": 2}
+    # Drift: the 40 MAL records (2006) against the later enriched ones; small samples and repetitions.
+    params["drift"] |= {"min_samples": 10, "max_samples": 200, "permutations": 99, "dimension_permutations": 39}
+    params["drift"]["pairs"][0]["a"]["years"], params["drift"]["pairs"][0]["b"]["years"] = [2006, 2006], [2007, 2027]
+    params["drift"]["calibration"] |= {"repetitions": 10, "sample": 20}
+    params["drift"]["coherence"] |= {"knn_k": 5, "folds": 2, "min_label_count": 3, "max_pairs": 200, "min_anime": 20}
+    params["drift"]["space"] |= {"n_neighbors": 10, "max_points": 50}
+    params["evaluate"]["experiments"] = "experiments/tiny.yaml"
+    params["evaluate"]["tracking"]["uri"] = f"sqlite:///{project / 'mlflow.db'}"
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
+    assert run(["dvc", "init", "--no-scm", "-q"], project).returncode == 0
+    return project
+
+
+@pytest.fixture(scope="session")
+def tiny_repro(tiny_project) -> Path:
+    """The tiny project after one real `dvc repro`: every stage's outputs, built once per session."""
+    result = run(["dvc", "repro"], tiny_project)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return tiny_project

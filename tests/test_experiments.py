@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from animelab.errors import LabError
+from animelab.evaluation.variants import comparison_families
 from animelab.experiments import IndexOverrides, load_experiments
 from tests.conftest import REPO
 
@@ -50,6 +51,8 @@ def test_index_overrides_reach_every_priority(repo_params):
          "quantile applies to scalar quantization only"),
         ("{name: x, axis: fusion, search: {rrf_k: 2}, colour: red}", "Extra inputs are not permitted"),
         ("{name: baseline, axis: fusion}", "duplicate variant names"),
+        ("{name: t, axis: genre_ft, model: genre_ft, holdout: true, compare_to: baseline}", "must agree on holdout"),
+        ("{name: t, axis: genre_ft, model: genre_ft, compare_to: nothing}", "compare_to must name a variant"),
     ],
 )
 def test_invalid_variants_are_refused_with_the_reason(tmp_path, variant, message):
@@ -57,3 +60,18 @@ def test_invalid_variants_are_refused_with_the_reason(tmp_path, variant, message
     path.write_text("baseline: {search: {exact: true}}\nvariants:\n  - " + variant + "\n")
     with pytest.raises(LabError, match=message):
         load_experiments(path)
+
+
+def test_held_out_variants_form_their_own_comparison_family(tmp_path):
+    path = tmp_path / "variants.yaml"
+    path.write_text(
+        "baseline: {search: {exact: true}}\n"
+        "variants:\n"
+        "  - {name: k2, axis: fusion, search: {rrf_k: 2}}\n"
+        "  - {name: base, axis: genre_ft, holdout: true}\n"
+        "  - {name: tuned, axis: genre_ft, model: genre_ft, holdout: true, compare_to: base}\n"
+    )
+    experiments = load_experiments(path)
+    assert [experiments.reference_of(v) for v in experiments.all()] == [None, "baseline", None, "base"]
+    assert comparison_families(experiments, {"baseline": 1, "k2": 1, "base": 1, "tuned": 1}) == {
+        "baseline": ["k2"], "base": ["tuned"]}

@@ -7,7 +7,7 @@ import pytest
 from animelab.corpus.schema import AnimeEntry, BangumiEntry
 from animelab.errors import LabError
 from animelab.gold import generators
-from animelab.gold.build import assign_splits, build_gold, holdout, manifest, validate, write_gold
+from animelab.gold.build import anime_split, assign_splits, build_gold, manifest, validate, write_gold
 from animelab.gold.franchise import base_title, franchises
 from animelab.gold.predicates import CuratedQuery, Predicate, load_curated
 from animelab.params import GoldParams, SplitParams
@@ -132,7 +132,7 @@ def test_committed_curated_queries_load_and_name_real_anime(repo_params):
 def gold_params(**changes) -> GoldParams:
     values = dict(curated="unused.yaml", split=SplitParams(train=0.4, dev=0.2, test=0.4), min_relevant=2,
                   max_relevant=10, facet_phrasings=2, hard_negatives_per_query=5, cross_lingual_min_synopsis_chars=10,
-                  similar_min_jaccard=0.6, max_queries={}, min_test_queries=1, holdout_categories=["facet"])
+                  similar_min_jaccard=0.6, max_queries={}, min_test_queries=1)
     return GoldParams(**(values | changes))
 
 
@@ -154,19 +154,27 @@ def test_the_gold_set_is_byte_identical_for_the_same_inputs(tmp_path):
     for run in ("first", "second"):
         gold = build_gold(CORPUS, [], [], params, seed=5)
         write_gold(tmp_path / run, gold.queries, manifest(gold, params, 5, {"corpus": "x"}),
-                   holdout(gold.queries, ["facet"]))
+                   anime_split(CORPUS, params.split, seed=5))
         outputs.append({p.name: p.read_bytes() for p in sorted((tmp_path / run).iterdir())})
     assert outputs[0] == outputs[1]
     assert set(outputs[0]) == {"queries.jsonl", "qrels.trec", "hard_negatives.jsonl", "manifest.json",
-                               "test_anime.json"}
+                               "anime_split.json"}
     qrels = outputs[0]["qrels.trec"].decode().splitlines()
     assert all(len(line.split()) == 4 and line.split()[3] in {"0", "1", "2"} for line in qrels)
 
 
-def test_holdout_lists_grade_2_targets_of_test_queries():
-    queries = build_gold(CORPUS, [], [], gold_params(split=SplitParams(train=0, dev=0, test=1)), seed=5).queries
-    targets = holdout(queries, ["facet"])["test_query_targets"]
-    assert targets == sorted({a for q in queries if q.category == "facet" for a, g in q.qrels.items() if g == 2})
+def test_anime_split_keeps_franchises_together_and_follows_the_fractions():
+    split = SplitParams(train=0.5, dev=0.2, test=0.3)
+    assigned = anime_split(CORPUS, split, seed=7)
+    splits = assigned["splits"]
+    assert set(splits) == {entry.id for entry in CORPUS}
+    for anime, others in franchises(CORPUS).items():
+        assert {splits[other] for other in others} <= {splits[anime]}
+    # Whole franchises are placed until a split's share is reached: off by less than one franchise.
+    largest = max(len(others) + 1 for others in franchises(CORPUS).values())
+    assert abs(assigned["counts"]["test"] - 0.3 * len(CORPUS)) < largest
+    assert anime_split(CORPUS, split, seed=7) == assigned
+    assert anime_split(CORPUS, split, seed=8)["splits"] != splits
 
 
 def test_curated_queries_without_relevant_anime_are_dropped_and_reported():

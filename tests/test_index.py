@@ -88,6 +88,16 @@ def test_named_vectors_exist_exactly_where_the_mapper_produced_them(small_index,
     assert any("episode_vector" not in names for names in stored.values())
 
 
+def test_an_anime_id_filter_searches_only_those_anime(small_index, small_corpus):
+    """How held-out variants search: only test-split anime can be returned."""
+    index, *_ = small_index
+    chosen = sorted(entry.id for entry in small_corpus[::3])
+    query = VectorQuery("title_vector", [1.0] + [0.0] * 383)
+    hits = index.search(SearchRequest((query,), limit=len(small_corpus), filter=FilterSpec(anime_id_any=chosen),
+                                      tuning=Tuning(exact=True)))
+    assert sorted(hit.anime_id for hit in hits) == chosen
+
+
 @pytest.mark.parametrize(
     "filter_spec",
     [

@@ -4,65 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 
 from animelab.embeddings import StaleEmbeddingsError, load_manifest, load_vector
-from tests.conftest import REPO
+from tests.conftest import TINY_VECTORS, run
 
-TINY_VECTORS = ["title_vector", "genre_vector", "episode_vector", "review_vector", "image_vector"]
-
-
-def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    env = os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
-
-
-@pytest.fixture(scope="module")
-def tiny_project(tmp_path_factory, repo_params) -> Path:
-    """A copy of the project whose params point at 40 MAL + 28 enriched + 20 bangumi records."""
-    project = tmp_path_factory.mktemp("project")
-    for name in ("pipelines", "src", "dvc.yaml", ".dvcignore", "gold/curated.yaml"):
-        source = REPO / name
-        copy = shutil.copytree if source.is_dir() else shutil.copy
-        (project / name).parent.mkdir(parents=True, exist_ok=True)
-        copy(source, project / name, **({"ignore": shutil.ignore_patterns("__pycache__")} if source.is_dir() else {}))
-    data = project / "slices"
-    data.mkdir()
-    for key, count in (("mal_seasons", 40), ("bangumi", 20)):
-        lines = getattr(repo_params.data, key).read_text(encoding="utf-8").splitlines()[:count]
-        (data / f"{key}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    params = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
-    params["data"] = {"mal_seasons": "slices/mal_seasons.jsonl", "bangumi": "slices/bangumi.jsonl",
-                      "enriched": str(repo_params.data.enriched)}
-    params["embed"]["vectors"] = TINY_VECTORS
-    params["embed"]["text_model"]["max_length"] = 128
-    params["index"]["vectors"] = ["title_vector", "genre_vector", "episode_vector"]
-    (project / "experiments").mkdir()
-    (project / "experiments" / "tiny.yaml").write_text(
-        "baseline: {search: {vectors: all, fusion: rrf, rrf_k: 60, exact: true}}\n"
-        "variants:\n"
-        "  - {name: hnsw-m8, axis: hnsw, index: {hnsw: {m: 8}}, search: {exact: false, hnsw_ef: 32}}\n"
-        "  - {name: vectors-hint, axis: vectors, search: {vectors: hint}}\n"
-        "  - {name: model-bge-m3, axis: model, model: bge-m3}\n"
-    )
-    params["evaluate"]["experiments"] = "experiments/tiny.yaml"
-    params["evaluate"]["tracking"]["uri"] = f"sqlite:///{project / 'mlflow.db'}"
-    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
-    assert run(["dvc", "init", "--no-scm", "-q"], project).returncode == 0
-    return project
+# Every test here reads the tiny project as `dvc repro` built it (once per session, in conftest).
+pytestmark = pytest.mark.usefixtures("tiny_repro")
 
 
 def test_dvc_repro_runs_every_stage_then_does_nothing(tiny_project):
-    first = run(["dvc", "repro"], tiny_project)
-    assert first.returncode == 0, first.stderr[-3000:]
     ingest_metrics = json.loads((tiny_project / "reports/metrics/ingest.json").read_text())
     assert ingest_metrics["anime"]["read"] == 68 and ingest_metrics["anime"]["ingested"] == 68
     assert ingest_metrics["bangumi"]["ingested"] == 20
@@ -92,11 +47,16 @@ def test_dvc_repro_runs_every_stage_then_does_nothing(tiny_project):
     assert index_metrics["indexed_vectors"] == 68 + 68 + len(episode.ids)
 
     evaluation = json.loads((tiny_project / "reports/metrics/evaluate.json").read_text())
-    assert set(evaluation) == {"baseline", "hnsw-m8", "vectors-hint"}
+    assert {"baseline", "hnsw-m8", "vectors-hint", "sparse-feature-learned", "hybrid-bm25-dbsf"} <= set(evaluation)
+    sparse_manifest = json.loads((tiny_project / "data/sparse/manifest.json").read_text())
+    assert set(sparse_manifest["sets"]) == {"feature_static", "feature_idf", "feature_learned", "bm25"}
+    assert set(sparse_manifest["learned_weights"]) >= {"genre", "studio", "year"}
+    assert "| feature_learned |" in (tiny_project / "reports/sparse.md").read_text()
     assert evaluation["baseline"]["recall_vs_exact@10"] == 1.0
     results = json.loads((tiny_project / "data/evaluate/results.json").read_text())
     assert results["skipped"] == {"model-bge-m3": "evaluate.bge_m3_path is not set: no local BGE-M3 model to load"}
     assert "vs_baseline" in results["variants"]["hnsw-m8"] and "vs_baseline" not in results["variants"]["baseline"]
+    assert "vs_baseline" in results["variants"]["hybrid-bm25-dbsf"]
     run_lines = (tiny_project / "data/evaluate/runs/vectors-hint.trec").read_text().splitlines()
     assert {line.split()[0] for line in run_lines} <= {q["id"] for q in queries if q["split"] == "test"}
     summary = (tiny_project / "reports/summary.md").read_text()
@@ -108,9 +68,9 @@ def test_dvc_repro_runs_every_stage_then_does_nothing(tiny_project):
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tiny_project / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("anime-search-lab")
     mlflow_runs = client.search_runs([experiment.experiment_id])
-    parents = [r for r in mlflow_runs if "mlflow.parentRunId" not in r.data.tags]
+    parents = [r for r in mlflow_runs if r.info.run_name.startswith("evaluate-")]
     children = [r for r in mlflow_runs if "mlflow.parentRunId" in r.data.tags]
-    assert len(parents) == 1 and {r.info.run_name for r in children} == {"baseline", "hnsw-m8", "vectors-hint"}
+    assert len(parents) == 1 and {"baseline", "hnsw-m8", "vectors-hint"} <= {r.info.run_name for r in children}
     child = next(r for r in children if r.info.run_name == "vectors-hint")
     assert "ndcg_at_10.all" in child.data.metrics and "p_adjusted.ndcg_at_10.all" in child.data.metrics
     assert child.data.params["search.vectors"] == "hint"
@@ -189,3 +149,77 @@ def test_search_cli_over_the_built_index(tiny_project):
     assert len(lines) == 3 and "Death Note" in lines[0]
     refused = run([sys.executable, "-m", "animelab", "search", "x", "--vectors", "staff"], tiny_project)
     assert refused.returncode != 0 and "['staff_vector'] are not in the index" in refused.stderr
+
+
+def test_finetune_genre_trains_on_the_train_split_and_feeds_the_held_out_variant(tiny_project):
+    metrics = json.loads((tiny_project / "reports/metrics/finetune.json").read_text())
+    splits = json.loads((tiny_project / "gold/anime_split.json").read_text())
+    assert metrics["anime"] == splits["counts"] and metrics["batches_checked_for_leakage"] > 0
+    assert metrics["synopsis_genre_knn"]["test_anime"] > 0 and 0 <= metrics["synopsis_genre_knn"]["micro"]["p_value"] <= 1
+    curve = (tiny_project / "reports/plots/finetune_curve.csv").read_text().splitlines()
+    assert curve[0] == "epoch,train_loss,monitor_loss,dev_ndcg_at_10" and len(curve) == 3
+    tuned = load_manifest(tiny_project / "data/finetune/embeddings")
+    assert set(tuned["vectors"]) == {"genre_vector", "title_vector"}
+    assert tuned["text_model"]["name"].startswith("sentence-transformers/all-MiniLM-L6-v2+lora:")
+
+    results = json.loads((tiny_project / "data/evaluate/results.json").read_text())
+    base, genre_ft = results["variants"]["genre-base"], results["variants"]["genre_ft"]
+    assert genre_ft["compared_to"] == "genre-base" and "vs_baseline" not in base
+    assert base["holdout"] and genre_ft["queries"] == base["queries"] < results["variants"]["baseline"]["queries"]
+    test_anime = {anime for anime, split in splits["splits"].items() if split == "test"}
+    run_lines = (tiny_project / "data/evaluate/runs/genre_ft.trec").read_text().splitlines()
+    assert run_lines and {line.split()[2] for line in run_lines} <= test_anime
+    summary = (tiny_project / "reports/summary.md").read_text()
+    assert "| genre_ft | genre_ft | genre-base |" in summary and "## Fine-tuned genre model" in summary
+
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tiny_project / 'mlflow.db'}")
+    version = client.search_model_versions("name = 'anime-genre-lora'")[0]
+    assert version.tags["base_model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert version.tags["split_sha256"] == metrics["split_sha256"]
+    history = client.get_metric_history(version.run_id, "monitor_loss")
+    assert [m.step for m in history] == [0, 1]
+
+
+def test_drift_stage_reports_drift_calibration_coherence_and_pictures(tiny_project):
+    metrics = json.loads((tiny_project / "reports/metrics/drift.json").read_text())
+    old_new = metrics["pairs"]["old_vs_new"]
+    assert old_new["title_vector"]["band"] in ("excellent", "good", "warning", "critical")
+    assert 0 < old_new["title_vector"]["p_value"] <= 1 and 0 <= old_new["title_vector"]["drifted_share"] <= 1
+    assert old_new["technical_vector"] == {"skipped": "data/embeddings has no technical_vector"}
+    assert metrics["pairs"]["model_a_vs_b"]["title_vector"] == {"skipped": "no embeddings at data/embeddings-bge-m3"}
+    assert "band" in metrics["pairs"]["base_vs_finetuned"]["genre_vector"]
+    assert set(metrics["calibration"]) == {"detection_rate", "false_alarm_rate"}
+
+    full = json.loads((tiny_project / "reports/drift.json").read_text())
+    corpus = [json.loads(line) for line in (tiny_project / "data/corpus/anime.jsonl").read_text().splitlines()]
+    title = full["pairs"]["old_vs_new"]["vectors"]["title_vector"]
+    assert title["n_a"] == sum(entry["year"] == 2006 for entry in corpus)
+    assert title["n_b"] == sum(2007 <= (entry["year"] or 0) <= 2027 for entry in corpus)
+    finetuned = full["pairs"]["base_vs_finetuned"]["vectors"]["genre_vector"]
+    assert finetuned["model_b"].startswith("sentence-transformers/all-MiniLM-L6-v2+lora:")
+    assert full["calibration"]["repetitions"] == 10 and full["calibration"]["sample_per_side"] == 20
+    assert full["trend"]["runs"] == 1
+
+    coherence = json.loads((tiny_project / "reports/coherence.json").read_text())
+    assert coherence["cross_modal"]["image_vector"] == {"available": False, "reason": "not available: 0 images"}
+    genre = coherence["vectors"]["genre_vector"]["genre"]
+    assert genre["labelled"] > 20 and 0 <= genre["random_agreement"] <= genre["neighbour_agreement"] <= 1
+    assert coherence["vectors"]["staff_vector"] == {"skipped": "0 anime: fewer than min_anime=20"}
+    page = (tiny_project / "reports/embedding_space.html").read_text()
+    assert page.count("genre_vector by ") == 3 and "50 of 68 anime, sampled with the seed" in page
+
+    shown = run(["dvc", "metrics", "show", "--json"], tiny_project)
+    assert shown.returncode == 0 and "reports/metrics/drift.json" in shown.stdout
+    assert "reports/metrics/coherence.json" in shown.stdout
+
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tiny_project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("anime-search-lab")
+    (drift_run,) = client.search_runs([experiment.experiment_id], "tags.stage = 'drift'")
+    assert drift_run.info.run_id == full["mlflow_run"]
+    assert drift_run.data.metrics["drift.pairs.old_vs_new.title_vector.drifted_share"] == old_new["title_vector"][
+        "drifted_share"]
+    assert drift_run.data.tags["band.old_vs_new.title_vector"] == old_new["title_vector"]["band"]

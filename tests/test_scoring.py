@@ -89,3 +89,23 @@ def test_intrusion_and_fidelity():
 def test_pareto_front_keeps_only_undominated_variants():
     points = [(1.0, 0.90, "fast"), (2.0, 0.95, "mid"), (2.5, 0.93, "dominated"), (5.0, 1.0, "exact")]
     assert [name for _, _, name in pareto_front(points)] == ["fast", "mid", "exact"]
+
+
+def test_the_held_out_view_judges_and_searches_test_anime_only():
+    from animelab.evaluation.runs import GoldSplit, build_requests
+    from animelab.experiments import SearchSettings
+
+    queries = [{"id": q, "text": q, "category": "facet", "vectors": ["genre_vector"], "exclude": []}
+               for q in ("q1", "q2")]
+    qrels = Qrels({"q1": {"a": 2, "b": 1, "c": 0}, "q2": {"b": 2, "c": 1}})
+    split = GoldSplit(queries, qrels, {"q1": {"c"}}, {"a": "test", "b": "train", "c": "test"})
+    held_out = split.held_out()
+    # q2 keeps its grade-1 test anime c; b (train) is gone from both queries.
+    assert held_out.qrels.to_dict() == {"q1": {"a": 2, "c": 0}, "q2": {"c": 1}}
+    assert held_out.restricted_to == {"a", "c"} and held_out.hard_negatives == {"q1": {"c"}}
+    encoded = {"genre_vector": {"q1": [1.0, 0.0], "q2": [0.0, 1.0]}}
+    request = build_requests(SearchSettings(vectors="hint"), held_out, encoded, ["genre_vector"], 10)[0]
+    assert request.filter.anime_id_any == ["a", "c"]
+    assert build_requests(SearchSettings(vectors="hint"), split, encoded, ["genre_vector"], 10)[0].filter is None
+    split.anime_splits["c"] = "train"
+    assert list(split.held_out().qrels.keys()) == ["q1"]

@@ -7,7 +7,7 @@ field by field over the baseline's), and the text model. Adding a variant is one
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from animelab.errors import LabError
 from animelab.fields import TEXT_VECTOR_NAMES, VECTORS_BY_NAME
 from animelab.index.query import Tuning
-from animelab.params import IndexParams, QuantizationParams
+from animelab.params import IndexParams, QuantizationParams, SparseVectorParams, only
+from animelab.sparse.vectors import LEXICAL, MODIFIERS, SET_NAMES
 
 PRIORITY_WEIGHTS = {"high": 3.0, "medium": 2.0, "low": 1.0}
 
@@ -48,7 +49,9 @@ class SearchSettings(Strict):
 
     ``vectors``: ``all`` (every indexed text vector), ``hint`` (the query's own target vectors
     from the gold set), or a list. ``weights``: ``priority`` (high 3, medium 2, low 1) for
-    weighted RRF, or none.
+    weighted RRF, or none. ``sparse``: sparse vector sets searched beside (or, with
+    ``dense: false``, instead of) the dense vectors; ``sparse_weight``: their RRF weight (dense
+    lists weigh 1, or their priority weight).
     """
 
     vectors: Literal["all", "hint"] | list[str] = "all"
@@ -61,6 +64,9 @@ class SearchSettings(Strict):
     quantization_ignore: bool = False
     rescore: bool | None = None
     oversampling: float | None = Field(default=None, ge=1.0)
+    sparse: Annotated[list[str], only(SET_NAMES, "sparse vector sets")] = []
+    dense: bool = True
+    sparse_weight: float | None = Field(default=None, gt=0)
 
     @field_validator("vectors")
     @classmethod
@@ -73,8 +79,10 @@ class SearchSettings(Strict):
 
     @model_validator(mode="after")
     def weights_need_rrf(self) -> "SearchSettings":
-        if self.weights and self.fusion != "rrf":
+        if (self.weights or self.sparse_weight) and self.fusion != "rrf":
             raise ValueError("weights apply to RRF fusion only")
+        if not self.dense and not self.sparse:
+            raise ValueError("dense: false needs at least one sparse vector set")
         return self
 
     @property
@@ -83,18 +91,33 @@ class SearchSettings(Strict):
                       rescore=self.rescore, oversampling=self.oversampling)
 
     def weights_for(self, vectors: list[str]) -> tuple[float, ...] | None:
-        if self.weights != "priority" or len(vectors) < 2:
+        if not (self.weights == "priority" or self.sparse_weight) or len(vectors) < 2:
             return None
-        return tuple(PRIORITY_WEIGHTS[VECTORS_BY_NAME[name].priority] for name in vectors)
+        return tuple(self.sparse_weight or 1.0 if name in SET_NAMES
+                     else PRIORITY_WEIGHTS[VECTORS_BY_NAME[name].priority] if self.weights == "priority" else 1.0
+                     for name in vectors)
 
 
 class Variant(Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
     axis: str
     description: str = ""
-    model: Literal["default", "bge-m3"] = "default"
+    model: Literal["default", "bge-m3", "genre_ft"] = "default"
+    holdout: bool = Field(default=False, description="score on test anime only (qrels and results): for trained models")
+    compare_to: str | None = Field(default=None, description="the variant its significance is tested against")
     index: IndexOverrides = IndexOverrides()
     search: SearchSettings = SearchSettings()
+
+    @model_validator(mode="after")
+    def lexical_needs_bge_m3(self) -> "Variant":
+        if LEXICAL in self.search.sparse and self.model != "bge-m3":
+            raise ValueError(f"sparse set {LEXICAL} comes from the BGE-M3 model: set model: bge-m3")
+        return self
+
+    def index_params(self, params: IndexParams) -> IndexParams:
+        """The collection params: the overrides applied, plus the sparse vectors the variant searches."""
+        sparse = [SparseVectorParams(name=name, modifier=MODIFIERS[name]) for name in self.search.sparse]
+        return self.index.apply(params).model_copy(update={"sparse_vectors": [*params.sparse_vectors, *sparse]})
 
 
 class Experiments(Strict):
@@ -103,6 +126,13 @@ class Experiments(Strict):
 
     def all(self) -> list[Variant]:
         return [self.baseline, *self.variants]
+
+    def reference_of(self, variant: Variant) -> str | None:
+        """The variant this one is tested against: ``compare_to``, else the baseline; a held-out
+        variant without ``compare_to`` is itself a reference (held-out scores pair only with held-out ones)."""
+        if variant.compare_to is not None:
+            return variant.compare_to
+        return None if variant.holdout or variant is self.baseline else self.baseline.name
 
 
 def load_experiments(path: Path) -> Experiments:
@@ -122,5 +152,16 @@ def load_experiments(path: Path) -> Experiments:
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise LabError(f"{path}: duplicate variant names {duplicates}")
-    return Experiments(baseline=baseline, variants=variants)
+    experiments = Experiments(baseline=baseline, variants=variants)
+    by_name = {v.name: v for v in experiments.all()}
+    for variant in variants:
+        if experiments.reference_of(variant) is None:
+            continue
+        reference = by_name.get(experiments.reference_of(variant))
+        if reference is None or reference.compare_to is not None or reference is variant:
+            raise LabError(f"{path}: {variant.name}.compare_to must name a variant compared to nothing else")
+        if reference.holdout != variant.holdout:
+            # Different qrels (all anime vs test anime): the paired test needs the same judgements.
+            raise LabError(f"{path}: {variant.name} and {reference.name} must agree on holdout to be compared")
+    return experiments
 

@@ -43,6 +43,7 @@ class TextModelParams(Section):
     query_instruction: str = ""
     device: str = "cpu"
     use_fp16: bool = False
+    adapter: Path | None = Field(default=None, description="LoRA adapter directory merged into the model (peft)")
 
 
 class ImageModelParams(Section):
@@ -170,8 +171,101 @@ class GoldParams(Section):
     max_queries: Annotated[dict[str, int], only(GOLD_CATEGORIES, "categories")] = Field(
         description="cap per category, sampled by group with the seed")
     min_test_queries: int = Field(ge=1, description="per category; a shortfall is stated in the manifest")
-    holdout_categories: Annotated[list[str], only(GOLD_CATEGORIES, "categories")] = Field(
-        description="categories whose test targets fine-tuning must hold out")
+
+
+FEATURE_KINDS = ("genre", "theme", "demographic", "studio", "producer", "source", "type", "rating", "year",
+                 "season", "episodes", "award", "franchise")
+
+
+class FeatureParams(Section):
+    static_weights: Annotated[dict[str, float], only(FEATURE_KINDS, "feature kinds")] = Field(
+        description="the static weight of every feature of a kind (the design's for genre, demographic, ...)")
+    year_bucket: int = Field(ge=1, description="years per year bucket, counted from year 0 (5: 2005-2009)")
+    episode_buckets: list[Annotated[int, Field(ge=1)]] = Field(
+        min_length=1, description="increasing upper bounds of the episode-count buckets; above the last: 'more'")
+    min_franchise_size: int = Field(ge=2, description="a franchise feature needs this many anime sharing it")
+    synonyms: dict[str, list[str]] = Field(description="query phrase -> feature keys ('kind:value') it stands for")
+    stopwords: list[str] = Field(description="query words that name no feature and are not reported as unmatched")
+
+    @field_validator("static_weights")
+    @classmethod
+    def every_kind(cls, weights: dict[str, float]) -> dict[str, float]:
+        missing = sorted(set(FEATURE_KINDS) - set(weights))
+        if missing:
+            raise ValueError(f"missing feature kinds {missing}")
+        return weights
+
+    @field_validator("episode_buckets")
+    @classmethod
+    def increasing(cls, bounds: list[int]) -> list[int]:
+        if any(later <= earlier for earlier, later in zip(bounds, bounds[1:])):
+            raise ValueError(f"bucket bounds must increase, got {bounds}")
+        return bounds
+
+    @field_validator("synonyms")
+    @classmethod
+    def keys_have_kinds(cls, synonyms: dict[str, list[str]]) -> dict[str, list[str]]:
+        bad = sorted({key for keys in synonyms.values() for key in keys if key.split(":", 1)[0] not in FEATURE_KINDS
+                      or ":" not in key})
+        if bad:
+            raise ValueError(f"feature keys {bad} are not 'kind:value' with a kind of {list(FEATURE_KINDS)}")
+        return synonyms
+
+
+class Bm25Params(Section):
+    k1: float = Field(ge=0, description="term-frequency saturation")
+    b: float = Field(ge=0, le=1, description="document-length normalisation")
+    avg_len: float | None = Field(default=None, gt=0, description="tokens per document; null = the corpus mean")
+    tokenizer: Literal["word", "multilingual"] = Field(
+        description="Qdrant's tokenizer: word (unicode word boundaries) or multilingual (also segments CJK text)")
+    language: str = Field(description="stopwords and Snowball stemmer of this language")
+    ascii_folding: bool = Field(description="fold accents (shōnen -> shonen)")
+
+
+class LearnedParams(Section):
+    relevant_grade: int = Field(ge=1, le=2, description="qrels grade from which a pair counts as relevant")
+    negatives_per_query: int = Field(ge=1, description="non-relevant candidates sampled per train query (seeded)")
+    l1_c: float = Field(gt=0, description="inverse L1 strength of the logistic regression")
+
+
+class SparseParams(Section):
+    features: FeatureParams
+    bm25: Bm25Params
+    learned: LearnedParams
+
+
+class LoraParams(Section):
+    r: int = Field(ge=1, description="rank of the LoRA update matrices")
+    alpha: float = Field(gt=0, description="LoRA scaling numerator (scale = alpha / r)")
+    dropout: float = Field(ge=0, lt=1)
+    target_modules: list[str] = Field(min_length=1, description="attention projections adapted, e.g. query, value")
+
+
+class FinetuneParams(Section):
+    vectors: Annotated[list[str], only(VECTOR_NAMES, "vectors")] = Field(
+        min_length=1, description="vectors re-embedded with the adapter; the others keep the base model")
+    query_categories: Annotated[list[str], only(GOLD_CATEGORIES, "categories")] = Field(
+        description="train-split gold queries paired with the genre text of their relevant train anime")
+    pairs_per_query: int = Field(ge=1, description="relevant train anime sampled per train query")
+    lora: LoraParams
+    learning_rate: float = Field(gt=0)
+    epochs: int = Field(ge=1)
+    patience: int = Field(ge=0, description="epochs without a dev improvement before stopping")
+    batch_size: int = Field(ge=2)
+    max_length: int = Field(ge=16, description="token budget of training texts (the opening of a synopsis)")
+    probe_max_length: int = Field(ge=16, description="token budget of the synopses the kNN genre probe embeds")
+    temperature: float = Field(gt=0, description="softmax temperature of both contrastive losses")
+    supcon_weight: float = Field(ge=0, description="weight of the supervised contrastive loss")
+    supcon_min_jaccard: float = Field(gt=0, le=1, description="label-set Jaccard at which two anchors are positives")
+    hard_negative_pool: int = Field(ge=0, description="most similar genre texts searched for a confusable negative; 0 = none")
+    knn_k: int = Field(ge=1, description="neighbours of the synopsis genre-classification probe")
+    permutations: int = Field(ge=100, description="resamples of the paired permutation test on F1")
+    registry_name: str = Field(description="MLflow registered model name of the adapter")
+
+
+class FinetunedModelParams(Section):
+    adapter: Path = Field(description="LoRA adapter directory")
+    embeddings: Path = Field(description="embeddings of finetune.vectors made with the adapter")
 
 
 class TrackingParams(Section):
@@ -189,6 +283,7 @@ class EvaluateParams(Section):
     alpha: float = Field(gt=0, lt=1)
     correction: Literal["holm", "bonferroni"]
     bge_m3_path: Path | None = Field(default=None, description="local BGE-M3 directory; null skips model-bge-m3")
+    genre_ft: FinetunedModelParams | None = Field(default=None, description="the finetune_genre outputs; null skips genre_ft")
     tracking: TrackingParams
 
     @model_validator(mode="after")
@@ -199,6 +294,84 @@ class EvaluateParams(Section):
         return self
 
 
+class DriftSideParams(Section):
+    embeddings: Path = Field(description="an embeddings directory (manifest.json + <vector>.npz)")
+    years: tuple[int, int] | None = Field(default=None, description="inclusive corpus year range; null = every anime")
+
+    @field_validator("years")
+    @classmethod
+    def ordered(cls, years: tuple[int, int] | None) -> tuple[int, int] | None:
+        if years is not None and years[0] > years[1]:
+            raise ValueError(f"year range {list(years)} runs backwards")
+        return years
+
+
+class DriftPairParams(Section):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    vectors: Annotated[list[str], Field(min_length=1), only(VECTOR_NAMES, "vectors")]
+    a: DriftSideParams = Field(description="the reference set")
+    b: DriftSideParams = Field(description="the set compared with the reference")
+
+
+class DriftBandParams(Section):
+    """Upper edges of the drifted share per band; above ``good`` up to ``drift.alert_share`` is warning."""
+
+    excellent: float = Field(ge=0, le=1)
+    good: float = Field(ge=0, le=1)
+
+
+class CalibrationParams(Section):
+    vector: Literal[VECTOR_NAMES] = Field(description="the set split for the controls")
+    repetitions: int = Field(ge=1)
+    sample: int = Field(ge=4, description="vectors per side of each split")
+    shift_share: float = Field(gt=0, le=1, description="share of dimensions the injected shift moves")
+    shift_std: float = Field(gt=0, description="injected shift per moved dimension, in that dimension's std")
+
+
+class CoherenceParams(Section):
+    vectors: Annotated[list[str], only(VECTOR_NAMES, "vectors")]
+    knn_k: int = Field(ge=1)
+    folds: int = Field(ge=2, description="cross-validation folds of the kNN genre classifier")
+    min_label_count: int = Field(ge=2, description="labels with fewer anime are not used as a primary label")
+    max_pairs: int = Field(ge=10, description="pairs per relation (franchise, studio...), sampled with the seed")
+    min_anime: int = Field(ge=3, description="vectors with fewer anime are reported as skipped")
+
+
+class SpaceParams(Section):
+    vectors: Annotated[list[str], only(VECTOR_NAMES, "vectors")]
+    n_neighbors: int = Field(ge=2)
+    min_dist: float = Field(ge=0, le=1)
+    max_points: int = Field(ge=10, description="anime per picture, sampled with the seed")
+
+
+class DriftParams(Section):
+    pairs: list[DriftPairParams]
+    min_samples: int = Field(ge=4, description="a side with fewer vectors is skipped")
+    max_samples: int = Field(ge=4, description="vectors per side, sampled with the seed")
+    wasserstein_threshold: float = Field(gt=0, description="a dimension drifted above this normed Wasserstein")
+    alert_share: float = Field(gt=0, le=1, description="alert when more than this share of dimensions drifted")
+    bands: DriftBandParams
+    alpha: float = Field(gt=0, lt=1)
+    permutations: int = Field(ge=19, description="permutations of the whole-vector two-sample test")
+    dimension_permutations: int = Field(ge=19, description="relabellings behind each dimension's p-value")
+    trend_windows: list[Annotated[int, Field(ge=1)]] = Field(min_length=1, description="MLflow runs per trend")
+    calibration: CalibrationParams
+    coherence: CoherenceParams
+    space: SpaceParams
+
+    @model_validator(mode="after")
+    def consistent(self) -> "DriftParams":
+        names = [pair.name for pair in self.pairs]
+        if len(set(names)) != len(names):
+            raise ValueError(f"pair names repeat: {names}")
+        if not self.bands.excellent < self.bands.good < self.alert_share:
+            raise ValueError(f"bands must rise: excellent {self.bands.excellent} < good {self.bands.good} "
+                             f"< alert_share {self.alert_share}")
+        if self.min_samples > self.max_samples:
+            raise ValueError(f"min_samples {self.min_samples} exceeds max_samples {self.max_samples}")
+        return self
+
+
 class Params(Section):
     seed: int
     data: DataParams
@@ -206,7 +379,10 @@ class Params(Section):
     embed: EmbedParams
     index: IndexParams
     gold: GoldParams
+    finetune: FinetuneParams
     evaluate: EvaluateParams
+    sparse: SparseParams
+    drift: DriftParams
 
 
 class ParamsError(LabError):

@@ -9,6 +9,7 @@ chunk and averages them, so no segment is lost.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,8 @@ from animelab.params import TextModelParams
 log = logging.getLogger(__name__)
 
 MODEL_NAMES = {"minilm": "sentence-transformers/all-MiniLM-L6-v2", "bge-m3": "BAAI/bge-m3"}
+POOLING = {"minilm": "mean", "bge-m3": "cls"}
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
 BGE_M3_HEADS = ("colbert_linear.pt", "sparse_linear.pt")
 
 
@@ -62,7 +65,13 @@ def resolve_model_path(params: TextModelParams) -> Path:
                if not (path / name).is_file()]
     if missing:
         raise ModelPathError(f"embed.text_model.path: {path} is not a {params.kind} model directory (missing {missing})")
+    if params.adapter is not None and not (Path(params.adapter) / ADAPTER_WEIGHTS).is_file():
+        raise ModelPathError(f"text_model.adapter: {params.adapter} holds no LoRA adapter ({ADAPTER_WEIGHTS})")
     return path
+
+
+def adapter_sha256(adapter: Path) -> str:
+    return hashlib.sha256((Path(adapter) / ADAPTER_WEIGHTS).read_bytes()).hexdigest()
 
 
 def pack_segments(segments: list[str], lengths: list[int], budget: int) -> list[str]:
@@ -126,13 +135,31 @@ class TextEncoder:
             passage_max_length=params.max_length,
         )
         if params.kind == "minilm":
-            self.model = FlagModel(str(path), pooling_method="mean", **common)
+            self.model = FlagModel(str(path), pooling_method=POOLING[params.kind], **common)
         else:
-            self.model = BGEM3FlagModel(str(path), pooling_method="cls", return_sparse=True, **common)
-        self.tokenizer = self.model.tokenizer
-        self.dim = int(self.model.model.config.hidden_size)
+            self.model = BGEM3FlagModel(str(path), pooling_method=POOLING[params.kind], return_sparse=True, **common)
         self.has_sparse = params.kind == "bge-m3"
+        if params.adapter is not None:
+            from peft import PeftModel
+
+            # Merged into the base weights: inference runs the plain architecture at full speed.
+            self.transformer = PeftModel.from_pretrained(self.transformer, str(params.adapter)).merge_and_unload()
+            self.name = f"{self.name}+lora:{adapter_sha256(params.adapter)[:12]}"
+        self.tokenizer = self.model.tokenizer
+        self.dim = int(self.transformer.config.hidden_size)
         self.vocab_size = len(self.tokenizer)
+
+    @property
+    def transformer(self):
+        """The Hugging Face encoder inside the FlagEmbedding wrapper: what LoRA adapts."""
+        return self.model.model.model if self.has_sparse else self.model.model
+
+    @transformer.setter
+    def transformer(self, module) -> None:
+        if self.has_sparse:
+            self.model.model.model = module
+        else:
+            self.model.model = module
 
     def token_counts(self, texts: list[str]) -> list[int]:
         encoded = self.tokenizer(texts, add_special_tokens=True, truncation=False, verbose=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,7 +12,7 @@ from ranx import Qrels, Run
 
 from animelab.experiments import SearchSettings
 from animelab.index.backend import SearchIndex
-from animelab.index.query import SearchRequest, Tuning, VectorQuery
+from animelab.index.query import FilterSpec, SearchRequest, SparseQuery, Tuning, VectorQuery
 from animelab.io import read_jsonl, write_text
 
 
@@ -20,24 +21,44 @@ class GoldSplit:
     queries: list[dict[str, Any]]
     qrels: Qrels
     hard_negatives: dict[str, set[str]] = field(default_factory=dict)
+    anime_splits: dict[str, str] = field(default_factory=dict)
+    # Set on a held-out view: searches are filtered to these anime and only they are judged.
+    restricted_to: frozenset[str] | None = None
 
     @property
     def categories(self) -> dict[str, str]:
         return {q["id"]: q["category"] for q in self.queries}
 
+    def held_out(self) -> "GoldSplit":
+        """The view for trained models: judgements and results limited to test-split anime; a query
+        left without a relevant anime is dropped."""
+        test_anime = frozenset(a for a, split in self.anime_splits.items() if split == "test")
+        judgements = {q: {a: g for a, g in judged.items() if a in test_anime}
+                      for q, judged in self.qrels.to_dict().items()}
+        judgements = {q: judged for q, judged in judgements.items() if any(g > 0 for g in judged.values())}
+        return GoldSplit([q for q in self.queries if q["id"] in judgements], Qrels(judgements),
+                         {q: n & test_anime for q, n in self.hard_negatives.items() if n & test_anime and q in judgements},
+                         self.anime_splits, test_anime)
+
 
 def load_gold(gold_dir: Path, split: str) -> GoldSplit:
     """The split's queries, their qrels (grade 0 = judged non-relevant) and hard negatives."""
     queries = [q for q in read_jsonl(Path(gold_dir) / "queries.jsonl") if q["split"] == split]
-    wanted = {q["id"] for q in queries}
+    judgements = read_qrels(Path(gold_dir) / "qrels.trec", {q["id"] for q in queries})
+    negatives = {q_id: {a for a, g in judged.items() if g == 0} for q_id, judged in judgements.items()}
+    anime_splits = json.loads((Path(gold_dir) / "anime_split.json").read_text(encoding="utf-8"))["splits"]
+    return GoldSplit(queries, Qrels(judgements), {q: n for q, n in negatives.items() if n}, anime_splits)
+
+
+def read_qrels(path: Path, wanted: set[str] | None = None) -> dict[str, dict[str, int]]:
+    """{query id: {anime id: grade}} from a TREC qrels file, for the ``wanted`` queries (default all)."""
     judgements: dict[str, dict[str, int]] = {}
-    with (Path(gold_dir) / "qrels.trec").open(encoding="utf-8") as lines:
+    with Path(path).open(encoding="utf-8") as lines:
         for line in lines:
             query_id, _, anime_id, grade = line.split()
-            if query_id in wanted:
+            if wanted is None or query_id in wanted:
                 judgements.setdefault(query_id, {})[anime_id] = int(grade)
-    negatives = {q_id: {a for a, g in judged.items() if g == 0} for q_id, judged in judgements.items()}
-    return GoldSplit(queries, Qrels(judgements), {q: n for q, n in negatives.items() if n})
+    return judgements
 
 
 def query_vectors_for(settings: SearchSettings, hint: list[str], indexed: list[str]) -> list[str]:
@@ -48,23 +69,29 @@ def query_vectors_for(settings: SearchSettings, hint: list[str], indexed: list[s
     return chosen or list(indexed)
 
 
-def build_requests(settings: SearchSettings, split: GoldSplit, encoded: dict[str, list[float]],
-                   indexed: list[str], limit: int) -> list[SearchRequest]:
-    """One request per gold query; query-by-example sources are fetched extra and dropped later."""
+def build_requests(settings: SearchSettings, split: GoldSplit, encoded: dict[str, dict[str, list[float]]],
+                   indexed: list[str], limit: int,
+                   sparse_queries: dict[str, dict[str, SparseQuery]] | None = None) -> list[SearchRequest]:
+    """One request per gold query; query-by-example sources are fetched extra and dropped later.
+    ``encoded``: per dense vector, every query's vector (a tuned model may encode some vectors only).
+    ``sparse_queries``: per sparse set the settings name, the query vector of every query."""
+    restriction = FilterSpec(anime_id_any=sorted(split.restricted_to)) if split.restricted_to is not None else None
     requests = []
     for query in split.queries:
-        names = query_vectors_for(settings, query["vectors"], indexed)
-        vectors = tuple(VectorQuery(name, encoded[query["id"]], settings.prefetch_limit) for name in names)
+        names = query_vectors_for(settings, query["vectors"], indexed) if settings.dense else []
+        vectors = tuple(VectorQuery(name, encoded[name][query["id"]], settings.prefetch_limit) for name in names)
+        vectors += tuple(VectorQuery(name, sparse_queries[name][query["id"]], settings.prefetch_limit)
+                         for name in settings.sparse)
         requests.append(SearchRequest(vectors, limit=limit + len(query["exclude"]), fusion=settings.fusion,
-                                      rrf_k=settings.rrf_k, weights=settings.weights_for(names),
-                                      tuning=settings.tuning, with_payload=("anime_id",)))
+                                      rrf_k=settings.rrf_k, weights=settings.weights_for([*names, *settings.sparse]),
+                                      filter=restriction, tuning=settings.tuning, with_payload=("anime_id",)))
     return requests
 
 
 def exact_twin(request: SearchRequest) -> SearchRequest:
     """The same request, scanned exactly on the original vectors: the ANN-fidelity reference."""
     return SearchRequest(request.queries, limit=request.limit, fusion=request.fusion, rrf_k=request.rrf_k,
-                         weights=request.weights, tuning=Tuning(exact=True, quantization_ignore=True),
+                         weights=request.weights, filter=request.filter, tuning=Tuning(exact=True, quantization_ignore=True),
                          with_payload=request.with_payload)
 
 

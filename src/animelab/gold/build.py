@@ -13,6 +13,7 @@ from typing import Any
 from animelab.corpus.schema import AnimeEntry, BangumiEntry
 from animelab.errors import LabError
 from animelab.gold import generators
+from animelab.gold.franchise import base_title
 from animelab.gold.generators import GoldQuery
 from animelab.gold.predicates import CuratedQuery
 from animelab.io import write_json, write_jsonl, write_text
@@ -138,15 +139,30 @@ def manifest(gold: GoldSet, params: GoldParams, seed: int, hashes: dict[str, str
     }
 
 
-def holdout(queries: list[GoldQuery], categories: list[str]) -> dict[str, Any]:
-    """Anime that test queries of the fine-tuning-relevant categories target (grade 2)."""
-    targets = sorted({anime for q in queries if q.split == "test" and q.category in categories
-                      for anime, grade in q.qrels.items() if grade == 2})
-    return {"categories": categories, "test_query_targets": targets, "count": len(targets)}
+def anime_split(entries: list[AnimeEntry], split: SplitParams, seed: int) -> dict[str, Any]:
+    """Every anime's split for training on the corpus (fine-tuning), fixed before any training.
+
+    Grouped by franchise (the normalised base title), so a sequel never sits on the other side of
+    its first season; groups are ordered by ``sha256(seed:anime:group)`` and cut by ``split``.
+    """
+    groups: dict[str, list[str]] = {}
+    for entry in entries:
+        groups.setdefault(base_title(entry.title) or entry.id, []).append(entry.id)
+    order = sorted(groups, key=lambda g: seeded_order(seed, "anime", g))
+    test_end = round(len(entries) * split.test)
+    dev_end = test_end + round(len(entries) * split.dev)
+    assigned: dict[str, str] = {}
+    for group in order:
+        placed = len(assigned)
+        name = "test" if placed < test_end else "dev" if placed < dev_end else "train"
+        assigned.update({anime: name for anime in groups[group]})
+    counts = Counter(assigned.values())
+    return {"grouping": "franchise", "seed": seed, "counts": {name: counts[name] for name in SPLITS},
+            "splits": dict(sorted(assigned.items()))}
 
 
 def write_gold(out_dir: Path, queries: list[GoldQuery], gold_manifest: dict[str, Any],
-               holdout_ids: dict[str, Any]) -> None:
+               anime_splits: dict[str, Any]) -> None:
     out_dir = Path(out_dir)
     write_jsonl(out_dir / "queries.jsonl", [
         {"id": q.id, "text": q.text, "category": q.category, "split": q.split, "group": q.group,
@@ -162,4 +178,4 @@ def write_gold(out_dir: Path, queries: list[GoldQuery], gold_manifest: dict[str,
         {"query_id": q.id, "anime_ids": q.hard_negatives} for q in queries if q.hard_negatives
     ])
     write_json(out_dir / "manifest.json", gold_manifest)
-    write_json(out_dir / "test_anime.json", holdout_ids)
+    write_json(out_dir / "anime_split.json", anime_splits)

@@ -39,6 +39,7 @@ class FilterSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    anime_id_any: list[str] = []
     genres_any: list[str] = []
     genres_all: list[str] = []
     themes_any: list[str] = []
@@ -57,7 +58,7 @@ class FilterSpec(BaseModel):
 
     def conditions(self) -> list[Condition]:
         result = []
-        for key in ("genres", "themes", "demographics", "studios", "producers", "type", "status", "season"):
+        for key in ("anime_id", "genres", "themes", "demographics", "studios", "producers", "type", "status", "season"):
             any_of = tuple(getattr(self, f"{key}_any"))
             all_of = tuple(getattr(self, f"{key}_all", ()))
             if any_of or all_of:

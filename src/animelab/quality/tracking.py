@@ -1,0 +1,59 @@
+"""MLflow for the drift stage: one run per execution (tag ``stage=drift``), and the trend read back from history.
+
+Metrics are the stage's DVC metrics under dotted keys (``drift.pairs.<pair>.<vector>.drifted_share``,
+``drift.calibration.detection_rate``, ``coherence.<vector>.genre_knn_accuracy``...), made MLflow-safe by
+``metric_key``; each pair and vector's band is a tag (``band.<pair>.<vector>``).
+The trend of each metric covers the latest ``drift.trend_windows`` drift runs (this one included).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from animelab.evaluation.tracking import flat, metric_key
+from animelab.params import TrackingParams
+
+STAGE_TAG = ("stage", "drift")
+
+
+def numeric_metrics(headlines: dict[str, Any]) -> dict[str, float]:
+    """The numbers of nested headline dicts under MLflow-safe dotted keys; strings (bands, skip reasons) left out."""
+    return {metric_key(key): float(value) for key, value in flat("", headlines).items()
+            if isinstance(value, int | float) and not isinstance(value, bool)}
+
+
+def log_drift_run(tracking: TrackingParams, metrics: dict[str, float], tags: dict[str, str],
+                  run_params: dict[str, Any]) -> str:
+    """Log one drift stage run; returns its run id."""
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking.uri)
+    mlflow.set_experiment(tracking.experiment)
+    with mlflow.start_run(run_name="drift") as run:
+        mlflow.set_tags(dict([STAGE_TAG]) | tags)
+        mlflow.log_params({metric_key(k): v for k, v in flat("", run_params).items()})
+        mlflow.log_metrics(metrics)
+        return run.info.run_id
+
+
+def trend(tracking: TrackingParams, keys: list[str], windows: list[int]) -> dict[str, Any]:
+    """Per metric: its values over the latest drift runs (newest first) and mean/min/max per window."""
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking.uri)
+    runs = mlflow.search_runs(experiment_names=[tracking.experiment], output_format="list",
+                              filter_string=f"tags.{STAGE_TAG[0]} = '{STAGE_TAG[1]}'",
+                              order_by=["attributes.start_time DESC"], max_results=max(windows))
+    result: dict[str, Any] = {"runs": len(runs), "windows": windows, "metrics": {}}
+    for key in keys:
+        series = [run.data.metrics.get(key) for run in runs]
+        summary: dict[str, Any] = {"series": series}
+        for window in windows:
+            values = np.array([value for value in series[:window] if value is not None])
+            summary[f"last_{window}"] = ({"runs": len(values), "mean": float(values.mean()),
+                                          "min": float(values.min()), "max": float(values.max())}
+                                         if len(values) else {"runs": 0})
+        result["metrics"][key] = summary
+    return result

@@ -1,0 +1,102 @@
+"""Storing sparse vector sets, like embeddings: anime ids plus a CSR matrix, with a manifest.
+
+Layout of a sparse directory (``data/sparse/``)::
+
+    manifest.json      per set: kind, the Qdrant modifier its collection applies (none | idf),
+                       a content hash, and what is needed to encode queries for it
+    <set>.npz          ids (anime ids, one per row), CSR data / indices / indptr / shape
+    vocabulary.json    the feature key of every column of the feature sets
+
+BM25 columns are Qdrant's token hashes (up to 2**32), so those matrices are very wide and
+have no vocabulary. The BGE-M3 lexical set is not stored here: it is the title_vector's lexical
+weights from the BGE-M3 embeddings directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+
+from animelab.embeddings import load_vector
+from animelab.errors import LabError
+
+MANIFEST = "manifest.json"
+VOCABULARY = "vocabulary.json"
+FEATURE_SETS = ("feature_static", "feature_idf", "feature_learned")
+BM25 = "bm25"
+LEXICAL = "bge_m3_lexical"
+LEXICAL_SOURCE = "title_vector"  # BGE-M3 lexical weights of the title + synopsis text
+SET_NAMES = (*FEATURE_SETS, BM25, LEXICAL)
+MODIFIERS = {**{name: "none" for name in FEATURE_SETS}, BM25: "idf", LEXICAL: "none"}
+
+
+class SparseSetError(LabError):
+    pass
+
+
+@dataclass
+class SparseVectors:
+    name: str
+    ids: list[str]
+    matrix: sparse.csr_matrix
+
+
+def save_sparse(directory: Path, vectors: SparseVectors) -> str:
+    """Write ``<name>.npz``; returns the sha256 of its arrays (the manifest records it; the zip
+    file itself carries timestamps)."""
+    matrix = vectors.matrix.tocsr()
+    arrays = {"ids": np.asarray(vectors.ids, dtype=str), "data": matrix.data.astype(np.float32),
+              "indices": matrix.indices.astype(np.int64), "indptr": matrix.indptr.astype(np.int64),
+              "shape": np.asarray(matrix.shape, dtype=np.int64)}
+    np.savez(Path(directory) / f"{vectors.name}.npz", **arrays)
+    digest = hashlib.sha256()
+    for name, array in arrays.items():
+        digest.update(name.encode() + np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
+def load_sparse(directory: Path, name: str) -> SparseVectors:
+    path = Path(directory) / f"{name}.npz"
+    if not path.is_file():
+        raise SparseSetError(f"sparse vector set {name!r}: {path} does not exist (run the sparse stage)")
+    with np.load(path) as arrays:
+        matrix = sparse.csr_matrix((arrays["data"], arrays["indices"], arrays["indptr"]),
+                                   shape=tuple(arrays["shape"]))
+        return SparseVectors(name, arrays["ids"].tolist(), matrix)
+
+
+def load_sparse_manifest(directory: Path) -> dict[str, Any]:
+    path = Path(directory) / MANIFEST
+    if not path.is_file():
+        raise SparseSetError(f"{path} does not exist (run the sparse stage)")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def lexical_vectors(embeddings_dir: Path) -> SparseVectors:
+    """The BGE-M3 lexical weights saved by the embed stage, as a sparse vector set."""
+    vectors = load_vector(embeddings_dir, LEXICAL_SOURCE)
+    if vectors.sparse is None:
+        raise SparseSetError(f"{embeddings_dir}: {LEXICAL_SOURCE} has no lexical weights (not a BGE-M3 model)")
+    return SparseVectors(LEXICAL, vectors.ids, vectors.sparse.tocsr())
+
+
+def sparse_set(name: str, sparse_dir: Path | None, embeddings_dir: Path) -> SparseVectors:
+    """A set by name: the lexical set from the embeddings, any other from the sparse stage's directory."""
+    if name == LEXICAL:
+        return lexical_vectors(embeddings_dir)
+    if sparse_dir is None:
+        raise SparseSetError(f"sparse vector set {name!r} needs the sparse stage's output directory")
+    return load_sparse(sparse_dir, name)
+
+
+def content_key(names: list[str], sparse_dir: Path | None) -> str:
+    """What the sets' contents hash to: changes whenever the sparse stage rewrites one of them."""
+    hashes = load_sparse_manifest(sparse_dir)["sets"] if sparse_dir and set(names) - {LEXICAL} else {}
+    return hashlib.sha256(json.dumps({name: hashes.get(name, {}).get("sha256") for name in sorted(names)},
+                                     sort_keys=True).encode()).hexdigest()[:16]
