@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 
 from animelab.bench import machine, measure
-from animelab.corpus.ingest import ingest
+from animelab.corpus.ingest import anime_sources, ingest
 from animelab.embeddings import embed_text_vector
 from animelab.encoders.text import TextEncoder
 from animelab.errors import run_stage
@@ -55,8 +55,7 @@ def main(argv: list[str] | None = None) -> None:
 
     with measure() as whole:
         with measure() as ingest_time:
-            result = ingest([("enriched", "enriched", params.data.enriched),
-                             ("mal_seasons", "jikan", params.data.mal_seasons)])
+            result = ingest(anime_sources(params.data))
         with measure() as load_time:
             encoder = TextEncoder(text_params)
         vectors = {}

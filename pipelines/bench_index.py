@@ -12,13 +12,13 @@ from __future__ import annotations
 import argparse
 import logging
 import tempfile
-import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from animelab.bench import latency_summary, machine, measure
+from animelab.bench import latency_summary, machine, measure, timed_search
 from animelab.corpus.readers import read_corpus
 from animelab.embeddings import VectorEmbeddings, load_vector
 from animelab.errors import run_stage
@@ -26,7 +26,7 @@ from animelab.index.build import spec_for
 from animelab.index.edge import EdgeIndex
 from animelab.index.exact import ExactIndex, recall_at_k
 from animelab.index.points import IndexPoint, index_points
-from animelab.index.query import SearchRequest, Tuning, VectorQuery
+from animelab.index.query import SearchRequest, Tuning, VectorQuery, exact_twin
 from animelab.index.spec import collection_spec
 from animelab.index.synthetic import resample_with_noise
 from animelab.io import write_json, write_text
@@ -63,14 +63,9 @@ def quantized(params: IndexParams, quantization: dict) -> IndexParams:
     })
 
 
-def timed_search(index: EdgeIndex, requests: list[SearchRequest]) -> tuple[list[list[str]], list[float]]:
-    found, seconds = [], []
-    for request in requests:
-        start = time.perf_counter()
-        hits = index.search(request)
-        seconds.append(time.perf_counter() - start)
-        found.append([hit.anime_id for hit in hits])
-    return found, seconds
+def result_ids(index: EdgeIndex, requests: list[SearchRequest]) -> tuple[list[list[str]], list[float]]:
+    found, seconds = timed_search(index, requests)
+    return [[hit.anime_id for hit in hits] for hits in found], seconds
 
 
 def run_config_group(name: str, quantization: str, params: IndexParams, dims: dict, points: Iterator[IndexPoint],
@@ -88,10 +83,9 @@ def run_config_group(name: str, quantization: str, params: IndexParams, dims: di
             row = {"dataset": name, "config": label, "build_seconds": round(report.seconds, 2),
                    "disk_mib": round(report.disk_bytes / 2**20, 1)}
             for workload, (requests, exact) in workloads.items():
-                tuned = [SearchRequest(r.queries, limit=r.limit, fusion=r.fusion, rrf_k=r.rrf_k, tuning=tuning)
-                         for r in requests]
+                tuned = [replace(r, tuning=tuning) for r in requests]
                 timed_search(index, tuned)  # warm-up pass: page in what the searches touch
-                found, seconds = timed_search(index, tuned)
+                found, seconds = result_ids(index, tuned)
                 row[workload] = latency_summary(seconds) | {"recall_at_10": round(recall_at_k(found, exact, 10), 4)}
             rows.append(row)
         index.close()
@@ -104,9 +98,7 @@ def run_config_group(name: str, quantization: str, params: IndexParams, dims: di
 def fused_reference(index_dir: Path, requests: list[SearchRequest]) -> list[list[str]]:
     """Exact fused results: the engine's exact scan of each vector, fused the same way."""
     index = EdgeIndex(index_dir)
-    exact = [SearchRequest(r.queries, limit=r.limit, fusion=r.fusion, rrf_k=r.rrf_k,
-                           tuning=Tuning(exact=True, quantization_ignore=True)) for r in requests]
-    found, _ = timed_search(index, exact)
+    found, _ = result_ids(index, [exact_twin(r) for r in requests])
     index.close()
     return found
 

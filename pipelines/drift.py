@@ -15,7 +15,8 @@ from animelab.params import load_params
 from animelab.quality import coherence, drift
 from animelab.quality.calibration import calibrate
 from animelab.quality.space import project_vector, space_html
-from animelab.quality.tracking import log_drift_run, numeric_metrics, trend
+from animelab.evaluation.tracking import numeric_metrics
+from animelab.quality.tracking import log_drift_run, trend
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -4,7 +4,6 @@ the re-embedded vectors (the drift stage compares them with the base ones), metr
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 
@@ -12,10 +11,10 @@ from animelab.corpus.readers import read_corpus
 from animelab.embeddings import embed_corpus
 from animelab.encoders.text import MODEL_NAMES
 from animelab.errors import run_stage
-from animelab.evaluation.runs import read_qrels
+from animelab.evaluation.runs import read_gold
 from animelab.finetune.genre import finetune_genre, write_curve
 from animelab.finetune.tracking import log_finetune
-from animelab.io import atomic_path, read_jsonl, write_json
+from animelab.io import atomic_path, write_json
 from animelab.params import load_params
 
 
@@ -31,9 +30,8 @@ def main(argv: list[str] | None = None) -> None:
 
     params = load_params(args.params)
     entries = read_corpus(args.corpus)
-    queries = list(read_jsonl(args.gold / "queries.jsonl"))
-    anime_splits = json.loads((args.gold / "anime_split.json").read_text(encoding="utf-8"))["splits"]
-    outcome = finetune_genre(params, entries, queries, read_qrels(args.gold / "qrels.trec"), anime_splits)
+    queries, qrels, anime_splits = read_gold(args.gold)
+    outcome = finetune_genre(params, entries, queries, qrels, anime_splits)
     with atomic_path(args.out) as staging:
         staging.mkdir()
         outcome.model.save(staging / "adapter")
@@ -47,13 +45,9 @@ def main(argv: list[str] | None = None) -> None:
     run_id, version = log_finetune(
         params.evaluate.tracking, params.finetune.registry_name,
         {"finetune": params.finetune.model_dump(mode="json"), "seed": params.seed},
-        outcome.training.history,
-        {"best_epoch": summary["best_epoch"], "train_seconds": summary["train_seconds"],
-         **{f"dev_ndcg_at_10.{k}": v for k, v in summary["dev_ndcg_at_10"].items()},
-         **{f"synopsis_genre_f1.{average}.{k}": v for average in ("micro", "macro")
-            for k, v in summary["synopsis_genre_knn"][average].items()}},
-        args.out / "adapter", {"base_model": MODEL_NAMES[params.embed.text_model.kind], "split_sha256": summary["split_sha256"],
-                               "embeddings_model": summary["model"]})
+        outcome.training.history, summary, args.out / "adapter",
+        {"base_model": MODEL_NAMES[params.embed.text_model.kind], "split_sha256": summary["split_sha256"],
+         "embeddings_model": summary["model"]})
     logging.info("adapter: best epoch %d of %d; dev NDCG@10 %s; MLflow run %s, %s version %s",
                  summary["best_epoch"], summary["epochs_run"], summary["dev_ndcg_at_10"], run_id,
                  params.finetune.registry_name, version)

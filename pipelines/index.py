@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 
 from animelab.corpus.readers import read_corpus
-from animelab.encoders.text import MODEL_NAMES
+from animelab.encoders.text import model_name
 from animelab.errors import run_stage
 from animelab.index.build import build_index, spec_for
 from animelab.io import atomic_path, write_json
@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     params = load_params(args.params)
-    spec = spec_for(params.index, args.embeddings, MODEL_NAMES[params.embed.text_model.kind])
+    spec = spec_for(params.index, args.embeddings, model_name(params.embed.text_model))
     with atomic_path(args.out) as staging:
         report = build_index(params.index, spec, read_corpus(args.corpus), args.embeddings, staging)
         write_json(staging / "spec.json", spec.as_dict() | {"key": spec.key()})

@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from animelab.corpus.ingest import check_quarantine, ingest
+from animelab.corpus.ingest import anime_sources, check_quarantine, ingest
 from animelab.errors import run_stage
 from animelab.io import write_json, write_jsonl
 from animelab.params import load_params
@@ -22,8 +22,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     params = load_params(args.params)
-    # Enriched first: where it and the season file describe the same anime, the richer record wins.
-    anime = ingest([("enriched", "enriched", params.data.enriched), ("mal_seasons", "jikan", params.data.mal_seasons)])
+    anime = ingest(anime_sources(params.data))
     bangumi = ingest([("bangumi", "bangumi", params.data.bangumi)])
 
     write_jsonl(args.quarantine, [q.as_json() for q in anime.quarantined + bangumi.quarantined])

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from animelab.corpus.readers import read_corpus
 from animelab.errors import run_stage
-from animelab.evaluation.runs import load_gold
+from animelab.evaluation.runs import gold_split, read_gold
 from animelab.io import atomic_path, write_json, write_text
 from animelab.params import load_params
 from animelab.sparse.bm25 import bm25_documents
@@ -29,7 +29,8 @@ def main(argv: list[str] | None = None) -> None:
     params = load_params(args.params)
     entries = read_corpus(args.corpus)
     # Weights are fitted on train queries only; test is read for the report, never for fitting.
-    splits = {name: load_gold(args.gold, name) for name in ("train", "test")}
+    gold = read_gold(args.gold)
+    splits = {name: gold_split(gold, name) for name in ("train", "test")}
     model = feature_sets(entries, params.sparse, splits["train"], params.seed)
     text, avg_len = bm25_documents(entries, params.sparse.bm25)
     with atomic_path(args.out) as staging:

@@ -91,9 +91,9 @@ def evaluated(tmp_path):
     # facet-1 finds its relevant anime first; facet-2 finds nothing relevant (a hard negative of facet-1 leads);
     # studio-1 finds its partly relevant anime second.
     ranked = {"facet-1": ["a", "x", "b"], "facet-2": ["x", "a", "b"], "studio-1": ["x", "e", "a"]}
-    run = Run({q: {a: float(3 - rank) for rank, a in enumerate(anime)} for q, anime in ranked.items()})
+    run = Run({q: {a: float(3 - rank) for rank, a in enumerate(anime)} for q, anime in ranked.items()}, name="rrf")
     evaluate_dir = tmp_path / "evaluate"
-    write_trec_run(evaluate_dir / "runs" / "rrf.trec", run, "rrf")
+    write_trec_run(evaluate_dir / "runs" / "rrf.trec", run)
     query_ids = list(split.qrels.keys())
     write_per_query_csv(evaluate_dir / "per_query" / "rrf.csv", query_ids,
                         scoring.per_query(split.qrels, run, METRICS), split.categories)

@@ -7,6 +7,7 @@ import pytest
 from animelab.cli import parse_filters, vector_names
 from animelab.errors import LabError
 from animelab.index.query import FilterSpec
+from tests.conftest import REPO
 
 
 def test_filters_parse_into_the_search_api():
@@ -32,3 +33,14 @@ def test_vector_names_expand_and_check():
         vector_names("plot", indexed)
     with pytest.raises(LabError, match="not in the index"):
         vector_names("episode", indexed)
+
+
+@pytest.mark.parametrize(("options", "message"), [(["--exact", "--hnsw-ef", "8"], "hnsw_ef has no effect"),
+                                                  (["--weights", "3,2,1"], "3 weights for 2 vectors")])
+def test_contradictory_search_options_are_refused_before_any_work(tmp_path, options, message):
+    from animelab.cli import build_parser, search
+
+    args = build_parser().parse_args(["search", "robots", "--vectors", "title,genre", "--params",
+                                      str(REPO / "params.yaml"), "--index", str(tmp_path / "none"), *options])
+    with pytest.raises(LabError, match=message):
+        search(args)

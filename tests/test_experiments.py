@@ -75,3 +75,12 @@ def test_held_out_variants_form_their_own_comparison_family(tmp_path):
     assert [experiments.reference_of(v) for v in experiments.all()] == [None, "baseline", None, "base"]
     assert comparison_families(experiments, {"baseline": 1, "k2": 1, "base": 1, "tuned": 1}) == {
         "baseline": ["k2"], "base": ["tuned"]}
+
+
+def test_a_retrieval_limit_below_a_metric_cut_off_is_refused(repo_params):
+    from pydantic import ValidationError
+
+    from animelab.params import EvaluateParams
+
+    with pytest.raises(ValidationError, match="below the deepest metric cut-off @100"):
+        EvaluateParams.model_validate(repo_params.evaluate.model_dump() | {"limit": 50})

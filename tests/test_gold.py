@@ -47,7 +47,7 @@ def test_facet_grades_follow_the_rule():
     assert len(shounen_sports) == 2 and len({q.text for q in shounen_sports}) == 2
     assert shounen_sports[0].qrels == {"a1": 2, "a2": 2, "a3": 1, "a7": 2}
     # Laugh Club lacks Sports but its synopsis talks of a match: confusable. Ribbon Court (shoujo
-    # sports) would be too, but it is relevant (grade 1) and so never a negative.
+    # sports) has the main genre, so it is relevant (grade 1), never a negative.
     assert shounen_sports[0].hard_negatives == ["a4"]
     three_facets = by_group(queries, "demographic+genre+theme:Shounen|Sports|School")
     assert three_facets[0].qrels == {"a1": 2, "a2": 1, "a3": 1, "a7": 2}
@@ -117,12 +117,11 @@ def test_curated_predicates():
 
 
 def test_committed_curated_queries_load_and_name_real_anime(repo_params):
-    from animelab.corpus.ingest import ingest
+    from animelab.corpus.ingest import anime_sources, ingest
 
     queries = load_curated(REPO / repo_params.gold.curated)
     assert len(queries) >= 60
-    corpus = ingest([("enriched", "enriched", repo_params.data.enriched),
-                     ("mal_seasons", "jikan", repo_params.data.mal_seasons)]).entries
+    corpus = ingest(anime_sources(repo_params.data)).entries
     ids = {entry.id for entry in corpus}
     for query in queries:
         assert set(query.ids) <= ids, query.id

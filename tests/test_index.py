@@ -292,6 +292,10 @@ def test_server_backend_builds_the_same_collection(small_corpus, small_embedding
     request = SearchRequest((VectorQuery("genre_vector", dense["genre_vector"].dense[3].tolist()),), limit=10,
                             filter=FilterSpec(year_gte=2006), tuning=Tuning(exact=True))
     assert [h.anime_id for h in server_index.search(request)] == [h.anime_id for h in edge_index.search(request)]
+    # Rebuilds of the same spec swap the alias to a new collection each time and drop the old one.
+    for _ in range(2):
+        ServerIndex.build(client, "anime", spec, index_points(small_corpus, dense), batch_size=64)
+    assert [c.name for c in client.get_collections().collections] == [f"anime-{spec.key()}-3"]
     server_index.close()
 
 

@@ -15,6 +15,8 @@ import pytest
 import yaml
 
 from animelab.embeddings import load_vector
+from animelab.evaluation.analysis import corpus_titles
+from animelab.io import read_jsonl
 from animelab.params import load_params
 from tests.conftest import REPO, TINY_VECTORS
 
@@ -48,10 +50,6 @@ def figures(notebook: nbformat.NotebookNode, tag: str | None = None) -> list[dic
     cells = [cell for cell in notebook.cells if tag is None or tag in cell.metadata.get("tags", [])]
     return [output["data"][PLOTLY] for cell in cells for output in cell.get("outputs", [])
             if PLOTLY in output.get("data", {})]
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def test_committed_notebooks_carry_no_outputs():
@@ -94,7 +92,7 @@ def test_embedding_space_covers_the_embedded_vectors(tiny_repro, tmp_path):
     assert set(summary.index) == {name for name, aspects in coherence["vectors"].items() if "skipped" not in aspects}
 
     space = load_params(tiny_repro / "params.yaml").drift.space
-    titles = {entry["id"]: entry["title"] for entry in read_jsonl(tiny_repro / "data/corpus/anime.jsonl")}
+    titles = corpus_titles(tiny_repro / "data/corpus/anime.jsonl")
     projected = load_vector(embeddings, space.vectors[0]).ids
     [umap] = figures(notebook, "umap")
     shown = [title for trace in umap["data"] for title in trace["hovertext"]]
@@ -106,14 +104,14 @@ def test_gold_and_failures_lists_the_worst_queries_with_their_results(tiny_repro
     inspected = ["baseline", "vectors-hint"]
     notebook = execute("03_gold_and_failures.ipynb", tiny_repro, tmp_path, inspect=inspected, worst_per_category=2,
                        top_k=3)
-    queries = read_jsonl(tiny_repro / "gold/queries.jsonl")
+    queries = list(read_jsonl(tiny_repro / "gold/queries.jsonl"))
     [splits] = displayed_tables(notebook, "split-table")
     counts = Counter((q["category"], q["split"]) for q in queries)
     for (category, split), count in counts.items():
         assert splits.loc[category, split] == count
     assert splits.loc["All", "All"] == len(queries)
 
-    titles = {entry["id"]: entry["title"] for entry in read_jsonl(tiny_repro / "data/corpus/anime.jsonl")}
+    titles = corpus_titles(tiny_repro / "data/corpus/anime.jsonl")
     test_queries = {q["id"]: q for q in queries if q["split"] == "test"}
     tables = displayed_tables(notebook, "failures")
     assert len(tables) == len(inspected)

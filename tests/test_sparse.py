@@ -12,11 +12,12 @@ from scipy import sparse
 
 from animelab.corpus.schema import AnimeEntry, Award, Tag
 from animelab.embeddings import embed_corpus, load_manifest
+from animelab.encoders.text import TextEncoder
 from animelab.evaluation.runs import GoldSplit, build_requests
 from animelab.experiments import SearchSettings
 from animelab.index.build import SHARD, build_index, embedding_dims
 from animelab.index.edge import EdgeIndex
-from animelab.index.points import IndexPoint
+from animelab.index.points import IndexPoint, sparse_row
 from animelab.index.query import SearchRequest, SparseQuery, VectorQuery
 from animelab.index.spec import collection_spec
 from animelab.params import FEATURE_KINDS, Bm25Params, FeatureParams, LearnedParams, SparseVectorParams
@@ -149,7 +150,7 @@ def test_bm25_scores_are_bm25(tmp_path, index_params):
     assert avg_len == pytest.approx(8 / 3, abs=1e-4) == corpus_avg_len(["dragon dragon knight", "knight castle",
                                                                         "castle moat river"], params)
     points = [IndexPoint(entry.id, {"title_vector": [1.0, 0.0, 0.0]}, {"anime_id": entry.id},
-                         {"bm25": SparseQuery(vectors.matrix[row].indices.tolist(), vectors.matrix[row].data.tolist())})
+                         {"bm25": sparse_row(vectors.matrix, row)})
               for row, entry in enumerate(entries)]
     index = build_edge(tmp_path, index_params, points, ["bm25"], modifier="idf")
     query, = bm25_queries(["dragons"], params, avg_len)
@@ -190,7 +191,8 @@ def test_bge_m3_lexical_weights_are_a_searchable_sparse_vector(tmp_path, repo_pa
     spec = collection_spec(params, embedding_dims(load_manifest(tmp_path / "embeddings")))
     build_index(params, spec, entries, tmp_path / "embeddings", tmp_path / "index")
     index = EdgeIndex(tmp_path / "index" / SHARD)
-    queries = encode_queries(LEXICAL, ["orchestra violin"], None, None, text_model)
+    lexical_weights = TextEncoder(text_model).encode_queries(["orchestra violin"]).sparse
+    queries = encode_queries(LEXICAL, ["orchestra violin"], None, None, lexical_weights)
     hits = index.search(SearchRequest((VectorQuery(LEXICAL, queries[0]),), limit=3))
     # The texts share no token, so only the anime with the query's own text has a non-zero score.
     assert [hit.anime_id for hit in hits] == ["c:2"]

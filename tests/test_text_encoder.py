@@ -81,3 +81,19 @@ def test_bge_m3_code_path_gives_dense_and_lexical_weights(tiny_bge_m3_dir):
         assert (encoded.sparse[row].data > 0).all()
     chunked = encoder.encode_documents([["ninja village", "idol group"]], "chunk_mean")
     assert chunked.sparse.shape == (1, len(encoder.tokenizer))
+
+
+def test_chunk_lexical_weights_merge_by_the_largest_weight_per_token():
+    from scipy import sparse
+
+    from animelab.encoders.text import max_by_owner
+
+    rng = np.random.default_rng(0)
+    chunks = sparse.random(40, 30, density=0.2, random_state=1, format="csr", dtype=np.float32)
+    owners = np.sort(rng.integers(0, 7, size=40))
+    merged = max_by_owner(chunks, owners, 8).toarray()
+    dense = chunks.toarray()
+    expected = np.stack([dense[owners == owner].max(axis=0) if (owners == owner).any() else np.zeros(30)
+                         for owner in range(8)])
+    np.testing.assert_array_equal(merged, expected)
+    assert max_by_owner(sparse.csr_matrix((3, 30), dtype=np.float32), np.arange(3), 3).nnz == 0

@@ -13,6 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 import psutil
 
+from animelab.index.backend import SearchIndex
+from animelab.index.query import Hit, SearchRequest
+
 
 @dataclass
 class Measurement:
@@ -43,6 +46,16 @@ def measure(interval: float = 0.05) -> Iterator[Measurement]:
         done.set()
         sampler.join()
         result.peak_rss_mib = max(result.peak_rss_mib, process.memory_info().rss / 2**20)
+
+
+def timed_search(index: SearchIndex, requests: list[SearchRequest]) -> tuple[list[list[Hit]], list[float]]:
+    """Every request's hits, and the seconds around each engine call alone."""
+    found, seconds = [], []
+    for request in requests:
+        start = time.perf_counter()
+        found.append(index.search(request))
+        seconds.append(time.perf_counter() - start)
+    return found, seconds
 
 
 def latency_summary(seconds: list[float]) -> dict[str, float]:

@@ -79,14 +79,20 @@ def search(args: argparse.Namespace) -> None:
 
     params = load_params(args.params)
     vectors = vector_names(args.vectors, params.index.vectors)
-    tuning = Tuning(hnsw_ef=args.hnsw_ef, exact=args.exact, quantization_ignore=args.ignore_quantization,
-                    rescore=args.rescore, oversampling=args.oversampling)
+    try:
+        tuning = Tuning(hnsw_ef=args.hnsw_ef, exact=args.exact, quantization_ignore=args.ignore_quantization,
+                        rescore=args.rescore, oversampling=args.oversampling)
+    except ValueError as error:  # pydantic's ValidationError is one
+        raise LabError(f"search options: {error.errors()[0]['msg']}") from error
+    weights = [float(w) for w in args.weights.split(",")] if args.weights else None
+    if weights is not None and len(weights) != len(vectors):
+        raise LabError(f"--weights: {len(weights)} weights for {len(vectors)} vectors {vectors}")
+    filters = parse_filters(args.filter)
     index = open_index(params.index, args.index)
     try:
         hits = search_text(index, TextEncoder(params.embed.text_model), args.query, vectors, limit=args.limit,
                            prefetch_limit=args.prefetch_limit, fusion=args.fusion, rrf_k=args.rrf_k,
-                           weights=[float(w) for w in args.weights.split(",")] if args.weights else None,
-                           filter=parse_filters(args.filter), tuning=tuning)
+                           weights=weights, filter=filters, tuning=tuning)
     finally:
         index.close()
     for rank, hit in enumerate(hits, start=1):

@@ -34,6 +34,7 @@ from animelab.params import EmbedParams
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
+SPARSE_PREFIX = "sparse_"
 
 
 class StaleEmbeddingsError(LabError):
@@ -48,27 +49,28 @@ class VectorEmbeddings:
     sparse: sparse.csr_matrix | None = None
 
 
+def csr_arrays(matrix: sparse.spmatrix, prefix: str = "") -> dict[str, np.ndarray]:
+    """A sparse matrix as the plain arrays an ``.npz`` file holds (``<prefix>data``, ``indices``, ...)."""
+    matrix = matrix.tocsr()
+    return {f"{prefix}data": matrix.data.astype(np.float32), f"{prefix}indices": matrix.indices.astype(np.int64),
+            f"{prefix}indptr": matrix.indptr.astype(np.int64), f"{prefix}shape": np.asarray(matrix.shape, dtype=np.int64)}
+
+
+def csr_from_arrays(arrays: Any, prefix: str = "") -> sparse.csr_matrix:
+    return sparse.csr_matrix((arrays[f"{prefix}data"], arrays[f"{prefix}indices"], arrays[f"{prefix}indptr"]),
+                             shape=tuple(arrays[f"{prefix}shape"]))
+
+
 def save_vector(directory: Path, vectors: VectorEmbeddings) -> None:
     arrays: dict[str, Any] = {"ids": np.asarray(vectors.ids, dtype=str), "dense": vectors.dense}
     if vectors.sparse is not None:
-        matrix = vectors.sparse.tocsr()
-        arrays |= {
-            "sparse_data": matrix.data,
-            "sparse_indices": matrix.indices,
-            "sparse_indptr": matrix.indptr,
-            "sparse_shape": np.asarray(matrix.shape),
-        }
+        arrays |= csr_arrays(vectors.sparse, SPARSE_PREFIX)
     np.savez(directory / f"{vectors.name}.npz", **arrays)
 
 
 def load_vector(directory: Path, name: str) -> VectorEmbeddings:
     with np.load(Path(directory) / f"{name}.npz") as arrays:
-        matrix = None
-        if "sparse_data" in arrays:
-            matrix = sparse.csr_matrix(
-                (arrays["sparse_data"], arrays["sparse_indices"], arrays["sparse_indptr"]),
-                shape=tuple(arrays["sparse_shape"]),
-            )
+        matrix = csr_from_arrays(arrays, SPARSE_PREFIX) if f"{SPARSE_PREFIX}data" in arrays else None
         return VectorEmbeddings(name, arrays["ids"].tolist(), arrays["dense"], matrix)
 
 
@@ -104,16 +106,17 @@ def embed_image_vector(
 ) -> tuple[VectorEmbeddings | None, dict]:
     """Embed the anime that have cached images; with none, nothing is written (no placeholders)."""
     spec = VECTORS_BY_NAME[name]
-    urls = 0
+    urls = with_urls = 0
     present: list[tuple[str, list[Path]]] = []
     for entry in entries:
         entry_urls = vector_inputs(entry, spec)
         urls += len(entry_urls)
+        with_urls += bool(entry_urls)
         files = [path for url in entry_urls if (path := cached_image(image_dir, url))]
         if files:
             present.append((entry.id, files))
-    stats = {"count": len(present), "anime_with_image_urls": sum(bool(vector_inputs(e, spec)) for e in entries),
-             "image_urls": urls, "images_found": sum(len(files) for _, files in present)}
+    stats = {"count": len(present), "anime_with_image_urls": with_urls, "image_urls": urls,
+             "images_found": sum(len(files) for _, files in present)}
     if not present:
         log.warning("%s: no cached images under %s for %d URLs: vector not written", name, image_dir, urls)
         return None, stats

@@ -291,6 +291,9 @@ class EvaluateParams(Section):
         missing = sorted(set(self.headline) - set(self.metrics))
         if missing:
             raise ValueError(f"headline metrics {missing} are not in metrics")
+        deepest = max((int(metric.split("@")[1]) for metric in self.metrics if "@" in metric), default=0)
+        if self.limit < deepest:
+            raise ValueError(f"limit {self.limit} is below the deepest metric cut-off @{deepest}: it would score low")
         return self
 
 

@@ -74,6 +74,12 @@ def adapter_sha256(adapter: Path) -> str:
     return hashlib.sha256((Path(adapter) / ADAPTER_WEIGHTS).read_bytes()).hexdigest()
 
 
+def model_name(params: TextModelParams) -> str:
+    """The name embeddings made with these params carry: the base model, plus the adapter's hash if any."""
+    name = MODEL_NAMES[params.kind]
+    return f"{name}+lora:{adapter_sha256(params.adapter)[:12]}" if params.adapter is not None else name
+
+
 def pack_segments(segments: list[str], lengths: list[int], budget: int) -> list[str]:
     """Greedily join consecutive segments while their token count stays within ``budget``.
 
@@ -104,16 +110,15 @@ def mean_by_owner(rows: np.ndarray, owners: np.ndarray, count: int) -> np.ndarra
 def max_by_owner(weights: sparse.csr_matrix, owners: np.ndarray, count: int) -> sparse.csr_matrix:
     """Merge chunk lexical weights per owner by keeping each token's largest weight (as BGE-M3 does)."""
     coo = weights.tocoo()
-    merged: dict[tuple[int, int], float] = {}
-    for row, column, value in zip(owners[coo.row], coo.col, coo.data):
-        key = (int(row), int(column))
-        merged[key] = max(merged.get(key, 0.0), float(value))
-    if not merged:
-        return sparse.csr_matrix((count, weights.shape[1]), dtype=np.float32)
-    keys = np.array(list(merged.keys()))
-    return sparse.csr_matrix(
-        (np.fromiter(merged.values(), dtype=np.float32), (keys[:, 0], keys[:, 1])), shape=(count, weights.shape[1])
-    )
+    shape = (count, weights.shape[1])
+    if not coo.nnz:
+        return sparse.csr_matrix(shape, dtype=np.float32)
+    rows, columns = owners[coo.row], coo.col
+    order = np.lexsort((columns, rows))
+    rows, columns, values = rows[order], columns[order], coo.data[order]
+    starts = np.flatnonzero(np.r_[True, (rows[1:] != rows[:-1]) | (columns[1:] != columns[:-1])])
+    return sparse.csr_matrix((np.maximum.reduceat(values, starts), (rows[starts], columns[starts])), shape=shape,
+                             dtype=np.float32)
 
 
 class TextEncoder:
@@ -124,7 +129,7 @@ class TextEncoder:
 
         path = resolve_model_path(params)
         self.params = params
-        self.name = MODEL_NAMES[params.kind]
+        self.name = model_name(params)
         common = dict(
             normalize_embeddings=True,
             use_fp16=params.use_fp16,
@@ -144,7 +149,6 @@ class TextEncoder:
 
             # Merged into the base weights: inference runs the plain architecture at full speed.
             self.transformer = PeftModel.from_pretrained(self.transformer, str(params.adapter)).merge_and_unload()
-            self.name = f"{self.name}+lora:{adapter_sha256(params.adapter)[:12]}"
         self.tokenizer = self.model.tokenizer
         self.dim = int(self.transformer.config.hidden_size)
         self.vocab_size = len(self.tokenizer)

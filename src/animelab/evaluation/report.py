@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 from typing import Any
 
 import plotly.graph_objects as go
 
 from animelab.evaluation.scoring import OVERALL
-from animelab.io import write_text
+from animelab.io import write_csv, write_text
 
 
 def mark(test: dict[str, Any] | None) -> str:
@@ -128,26 +126,18 @@ def variants_html(results: dict[str, Any], metric: str) -> str:
     return f"<html><head><meta charset='utf-8'><title>Variants</title></head><body>{body}</body></html>\n"
 
 
-def csv_text(rows: list[dict[str, Any]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
-
-
 def write_reports(results: dict[str, Any], headline: list[str], reports_dir: Path,
-                  finetune: dict[str, Any] | None = None) -> None:
+                  finetune: dict[str, Any]) -> None:
     variants = results["variants"]
     metric = headline[0]
     summary = summary_markdown(results, headline)
-    write_text(reports_dir / "summary.md", summary + ("\n" + finetune_markdown(finetune) if finetune else ""))
+    write_text(reports_dir / "summary.md", summary + "\n" + finetune_markdown(finetune))
     write_text(reports_dir / "variants.html", variants_html(results, metric))
-    write_text(reports_dir / "plots" / "recall_latency.csv", csv_text([
+    write_csv(reports_dir / "plots" / "recall_latency.csv", [
         {"variant": name, "p95_ms": r["latency"]["p95_ms"], "recall_vs_exact": round(r["recall_vs_exact_at_10"], 4),
          metric.replace("@", "_at_"): round(r["scores"][OVERALL][metric], 4)} for name, r in variants.items()
-    ]))
-    write_text(reports_dir / "plots" / "ndcg_per_category.csv", csv_text([
+    ])
+    write_csv(reports_dir / "plots" / "ndcg_per_category.csv", [
         {"variant": name} | {group: round(scores[metric], 4) for group, scores in r["scores"].items()}
         for name, r in variants.items()
-    ]))
+    ])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,8 +11,9 @@ from ranx import Qrels, Run
 
 from animelab.experiments import SearchSettings
 from animelab.index.backend import SearchIndex
-from animelab.index.query import FilterSpec, SearchRequest, SparseQuery, Tuning, VectorQuery
-from animelab.io import read_jsonl, write_text
+from animelab.bench import timed_search
+from animelab.index.query import FilterSpec, SearchRequest, SparseQuery, VectorQuery
+from animelab.io import atomic_path, read_jsonl
 
 
 @dataclass
@@ -41,23 +41,36 @@ class GoldSplit:
                          self.anime_splits, test_anime)
 
 
+Gold = tuple[list[dict[str, Any]], dict[str, dict[str, int]], dict[str, str]]
+
+
 def load_gold(gold_dir: Path, split: str) -> GoldSplit:
+    return gold_split(read_gold(gold_dir), split)
+
+
+def gold_split(gold: Gold, split: str) -> GoldSplit:
     """The split's queries, their qrels (grade 0 = judged non-relevant) and hard negatives."""
-    queries = [q for q in read_jsonl(Path(gold_dir) / "queries.jsonl") if q["split"] == split]
-    judgements = read_qrels(Path(gold_dir) / "qrels.trec", {q["id"] for q in queries})
+    all_queries, all_judgements, anime_splits = gold
+    queries = [q for q in all_queries if q["split"] == split]
+    judgements = {q["id"]: all_judgements[q["id"]] for q in queries if q["id"] in all_judgements}
     negatives = {q_id: {a for a, g in judged.items() if g == 0} for q_id, judged in judgements.items()}
-    anime_splits = json.loads((Path(gold_dir) / "anime_split.json").read_text(encoding="utf-8"))["splits"]
     return GoldSplit(queries, Qrels(judgements), {q: n for q, n in negatives.items() if n}, anime_splits)
 
 
-def read_qrels(path: Path, wanted: set[str] | None = None) -> dict[str, dict[str, int]]:
-    """{query id: {anime id: grade}} from a TREC qrels file, for the ``wanted`` queries (default all)."""
+def read_gold(gold_dir: Path) -> Gold:
+    """Every gold query, every judgement ({query: {anime: grade}}) and every anime's split."""
+    queries = list(read_jsonl(Path(gold_dir) / "queries.jsonl"))
+    anime_splits = json.loads((Path(gold_dir) / "anime_split.json").read_text(encoding="utf-8"))["splits"]
+    return queries, read_qrels(Path(gold_dir) / "qrels.trec"), anime_splits
+
+
+def read_qrels(path: Path) -> dict[str, dict[str, int]]:
+    """{query id: {anime id: grade}} from a TREC qrels file, grade 0 (judged non-relevant) included."""
     judgements: dict[str, dict[str, int]] = {}
     with Path(path).open(encoding="utf-8") as lines:
         for line in lines:
             query_id, _, anime_id, grade = line.split()
-            if wanted is None or query_id in wanted:
-                judgements.setdefault(query_id, {})[anime_id] = int(grade)
+            judgements.setdefault(query_id, {})[anime_id] = int(grade)
     return judgements
 
 
@@ -88,22 +101,12 @@ def build_requests(settings: SearchSettings, split: GoldSplit, encoded: dict[str
     return requests
 
 
-def exact_twin(request: SearchRequest) -> SearchRequest:
-    """The same request, scanned exactly on the original vectors: the ANN-fidelity reference."""
-    return SearchRequest(request.queries, limit=request.limit, fusion=request.fusion, rrf_k=request.rrf_k,
-                         weights=request.weights, filter=request.filter, tuning=Tuning(exact=True, quantization_ignore=True),
-                         with_payload=request.with_payload)
-
-
 def execute(index: SearchIndex, split: GoldSplit, requests: list[SearchRequest], limit: int,
             name: str) -> tuple[Run, list[float]]:
     """Run every request; returns the ranx Run (ranked by engine score) and per-query seconds."""
     results: dict[str, dict[str, float]] = {}
-    seconds = []
-    for query, request in zip(split.queries, requests, strict=True):
-        start = time.perf_counter()
-        hits = index.search(request)
-        seconds.append(time.perf_counter() - start)
+    found, seconds = timed_search(index, requests)
+    for query, hits in zip(split.queries, found, strict=True):
         excluded = set(query["exclude"])
         kept = [hit for hit in hits if hit.anime_id not in excluded][:limit]
         # Rank-preserving scores: the backend already broke ties; ranx must not reorder them.
@@ -111,9 +114,7 @@ def execute(index: SearchIndex, split: GoldSplit, requests: list[SearchRequest],
     return Run(results, name=name), seconds
 
 
-def write_trec_run(path: Path, run: Run, name: str) -> None:
-    lines = []
-    for query_id in sorted(run.keys()):
-        ranked = sorted(run[query_id].items(), key=lambda item: -item[1])
-        lines += [f"{query_id} Q0 {anime} {rank} {score:g} {name}" for rank, (anime, score) in enumerate(ranked, 1)]
-    write_text(path, "\n".join(lines) + "\n")
+def write_trec_run(path: Path, run: Run) -> None:
+    """The run as a TREC file (ranx writes it: queries in order, best first, tagged with the run's name)."""
+    with atomic_path(path) as staging:
+        run.save(str(staging), kind="trec")

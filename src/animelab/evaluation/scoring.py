@@ -41,11 +41,8 @@ def means(scores: PerQuery, groups: dict[str, np.ndarray]) -> dict[str, dict[str
 
 def intrusion_rate(run: Run, hard_negatives: dict[str, set[str]], k: int = 10) -> float:
     """Mean share of the top k that are judged-confusable non-relevant anime (queries with any)."""
-    results = run.to_dict()
-    shares = []
-    for query_id, negatives in hard_negatives.items():
-        ranked = sorted(results.get(query_id, {}).items(), key=lambda item: -item[1])[:k]
-        shares.append(sum(anime in negatives for anime, _ in ranked) / k)
+    tops = top_ids(run, list(hard_negatives), k)
+    shares = [sum(anime in negatives for anime in top) / k for top, negatives in zip(tops, hard_negatives.values())]
     return float(np.mean(shares)) if shares else float("nan")
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,15 +35,30 @@ def variant_metrics(record: dict[str, Any]) -> dict[str, float]:
     return {key: float(value) for key, value in metrics.items() if value == value}  # drop NaN
 
 
+def numeric_metrics(headlines: dict[str, Any]) -> dict[str, float]:
+    """The numbers of nested dicts under MLflow-safe dotted keys; strings (bands, names) and NaN left out."""
+    return {metric_key(key): float(value) for key, value in flat("", headlines).items()
+            if isinstance(value, int | float) and not isinstance(value, bool) and value == value}
+
+
+@contextmanager
+def tracked_run(tracking: TrackingParams, run_name: str, run_params: dict[str, Any]) -> Iterator[Any]:
+    """An MLflow run in the lab's experiment, with the stage's params flattened under dotted keys."""
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking.uri)
+    mlflow.set_experiment(tracking.experiment)
+    with mlflow.start_run(run_name=run_name) as run:
+        mlflow.log_params({metric_key(k): v for k, v in flat("", run_params).items()})
+        yield run
+
+
 def log_evaluation(tracking: TrackingParams, results: dict[str, Any], run_params: dict[str, Any],
                    artifacts: dict[str, list[Path]]) -> str:
     """Log the evaluation; returns the parent run id."""
     import mlflow
 
-    mlflow.set_tracking_uri(tracking.uri)
-    mlflow.set_experiment(tracking.experiment)
-    with mlflow.start_run(run_name=f"evaluate-{results['split']}") as parent:
-        mlflow.log_params({metric_key(k): v for k, v in flat("", run_params).items()})
+    with tracked_run(tracking, f"evaluate-{results['split']}", run_params) as parent:
         mlflow.set_tags({"baseline": results["baseline"], "skipped": ", ".join(results["skipped"]) or "none"})
         for name, record in results["variants"].items():
             with mlflow.start_run(run_name=name, nested=True):

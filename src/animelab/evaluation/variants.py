@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import hashlib
 import json
@@ -12,21 +11,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from scipy import sparse
 from tqdm import tqdm
 
 from animelab.bench import latency_summary, measure
 from animelab.corpus.schema import AnimeEntry
 from animelab.embeddings import MANIFEST, embed_corpus, load_manifest
-from animelab.encoders.text import TextEncoder
+from animelab.encoders.text import EncodedTexts, TextEncoder
 from animelab.evaluation import scoring
-from animelab.evaluation.runs import GoldSplit, build_requests, exact_twin, execute, write_trec_run
+from animelab.evaluation.runs import GoldSplit, build_requests, execute, write_trec_run
 from animelab.experiments import Experiments, Variant
 from animelab.index.backend import BuildReport
 from animelab.index.build import SHARD, build_index, embedding_dims
 from animelab.index.edge import EdgeIndex
-from animelab.index.query import SparseQuery
+from animelab.index.query import SparseQuery, exact_twin
 from animelab.index.spec import collection_spec
-from animelab.io import atomic_path, write_json
+from animelab.io import atomic_path, write_csv, write_json
 from animelab.params import Params, TextModelParams
 from animelab.sparse.build import encode_queries
 from animelab.sparse.vectors import content_key
@@ -43,6 +44,7 @@ class ModelContext:
     manifest_hash: str
     dims: dict[str, int | None]
     query_vectors: dict[str, dict[str, list[float]]]
+    query_lexical: sparse.csr_matrix | None  # BGE-M3's lexical weights of the queries, one row per query
 
 
 @dataclass(frozen=True)
@@ -90,13 +92,20 @@ def composed_embeddings(base_dir: Path, tuned_dir: Path, cache_dir: Path) -> Pat
     return directory
 
 
-def encode_query_texts(model: TextModelParams, split: GoldSplit) -> dict[str, list[float]]:
-    encoded = TextEncoder(model).encode_queries([q["text"] for q in split.queries]).dense
-    return {q["id"]: row.tolist() for q, row in zip(split.queries, encoded, strict=True)}
+def encoded_queries(model: TextModelParams, split: GoldSplit, encoded: dict[TextModelParams, EncodedTexts]
+                    ) -> EncodedTexts:
+    """The split's queries encoded by ``model``: each model is loaded and run once per evaluation."""
+    if model not in encoded:
+        encoded[model] = TextEncoder(model).encode_queries([q["text"] for q in split.queries])
+    return encoded[model]
+
+
+def by_query(split: GoldSplit, rows: np.ndarray) -> dict[str, list[float]]:
+    return {q["id"]: row.tolist() for q, row in zip(split.queries, rows, strict=True)}
 
 
 def prepare_model(params: Params, source: ModelSource, default_embeddings: Path, entries: list[AnimeEntry],
-                  split: GoldSplit, cache_dir: Path) -> ModelContext:
+                  split: GoldSplit, cache_dir: Path, encoded: dict[TextModelParams, EncodedTexts]) -> ModelContext:
     """Embeddings for the model (the embed stage's for the default one) and the encoded queries."""
     model = source.model
     if source.tuned_embeddings is not None:
@@ -111,15 +120,17 @@ def prepare_model(params: Params, source: ModelSource, default_embeddings: Path,
             embed_corpus(entries, params.embed.model_copy(update={"text_model": model, "vectors": vectors}),
                          embeddings_dir)
     manifest = load_manifest(embeddings_dir)
-    encoded = encode_query_texts(model, split)
-    base = encode_query_texts(params.embed.text_model, split) if source.tuned_vectors else encoded
+    own = encoded_queries(model, split, encoded)
+    base = by_query(split, encoded_queries(params.embed.text_model, split, encoded).dense)
+    tuned = by_query(split, own.dense)
     return ModelContext(
         name=manifest["text_model"]["name"],
         embeddings_dir=embeddings_dir,
         manifest_hash=manifest_digest(manifest),
         dims=embedding_dims(manifest),
-        query_vectors={name: encoded if not source.tuned_vectors or name in source.tuned_vectors else base
+        query_vectors={name: tuned if not source.tuned_vectors or name in source.tuned_vectors else base
                        for name in params.index.vectors},
+        query_lexical=own.sparse,
     )
 
 
@@ -188,6 +199,7 @@ def evaluate_all(params: Params, experiments: Experiments, split: GoldSplit, ent
                  sparse_dir: Path | None = None) -> dict[str, Any]:
     """Every variant, then significance of each against the baseline. Writes runs and per-query CSVs."""
     models: dict[ModelSource, ModelContext] = {}
+    encoded: dict[TextModelParams, EncodedTexts] = {}
     sparse_queries: dict[str, dict[str, SparseQuery]] = {}
     records, values = {}, {}
     skipped = {}
@@ -198,15 +210,16 @@ def evaluate_all(params: Params, experiments: Experiments, split: GoldSplit, ent
             skipped[variant.name] = source
             continue
         if source not in models:
-            models[source] = prepare_model(params, source, embeddings_dir, entries, split, cache_dir)
+            models[source] = prepare_model(params, source, embeddings_dir, entries, split, cache_dir, encoded)
         for name in set(variant.search.sparse) - set(sparse_queries):
-            vectors = encode_queries(name, [q["text"] for q in split.queries], sparse_dir, params.sparse, source.model)
+            vectors = encode_queries(name, [q["text"] for q in split.queries], sparse_dir, params.sparse,
+                                     models[source].query_lexical)
             sparse_queries[name] = {q["id"]: vector for q, vector in zip(split.queries, vectors, strict=True)}
         view = views[variant.holdout]
         record, run, values[variant.name] = evaluate_variant(params, variant, models[source], view, entries, cache_dir,
                                                              sparse_dir, sparse_queries)
         records[variant.name] = record | {"holdout": variant.holdout}
-        write_trec_run(out_dir / "runs" / f"{variant.name}.trec", run, variant.name)
+        write_trec_run(out_dir / "runs" / f"{variant.name}.trec", run)
         write_per_query_csv(out_dir / "per_query" / f"{variant.name}.csv", list(view.qrels.keys()),
                             values[variant.name], view.categories)
         log.info("%s: %s", variant.name, record["scores"]["all"])
@@ -235,9 +248,6 @@ def comparison_families(experiments: Experiments, evaluated: dict[str, Any]) -> 
 
 def write_per_query_csv(path: Path, query_ids: list[str], values: scoring.PerQuery,
                         categories: dict[str, str]) -> None:
-    metrics = list(values)
-    with atomic_path(path) as staging, staging.open("w", newline="", encoding="utf-8") as out:
-        writer = csv.writer(out)
-        writer.writerow(["query_id", "category", *metrics])
-        for position, query_id in enumerate(query_ids):
-            writer.writerow([query_id, categories[query_id], *(f"{values[m][position]:.6f}" for m in metrics)])
+    write_csv(path, [{"query_id": query_id, "category": categories[query_id]}
+                     | {metric: f"{scores[position]:.6f}" for metric, scores in values.items()}
+                     for position, query_id in enumerate(query_ids)])

@@ -18,7 +18,7 @@ from animelab.finetune.lora import AdapterModel, DevSet, TrainingData, TrainingR
 from animelab.finetune.pairs import (
     LeakageGuard, batches, confusable_negatives, genre_text, labels, query_pairs, synopsis_pairs,
 )
-from animelab.io import write_text
+from animelab.io import write_csv
 from animelab.params import Params
 
 
@@ -100,6 +100,6 @@ def finetune_genre(params: Params, entries: list[AnimeEntry], queries: list[dict
 
 
 def write_curve(path: Path, history: list[dict[str, float]]) -> None:
-    columns = ["epoch", "train_loss", "monitor_loss", "dev_ndcg_at_10"]
-    rows = [",".join(columns)] + [",".join(f"{record[c]:g}" for c in columns) for record in history]
-    write_text(path, "\n".join(rows) + "\n")
+    """The training curve as DVC plot data: one row per epoch (0 = before training)."""
+    columns = ("epoch", "train_loss", "monitor_loss", "dev_ndcg_at_10")
+    write_csv(path, [{column: record[column] for column in columns} for record in history])

@@ -162,6 +162,8 @@ def train_adapter(model: AdapterModel, epoch_batches, data: TrainingData, guard:
     left holding the LoRA weights of the trained epoch with the best dev NDCG@10."""
     optimizer = torch.optim.AdamW([p for p in model.model.parameters() if p.requires_grad], lr=params.learning_rate)
     monitor = epoch_batches(0)[:MONITOR_BATCHES]
+    for batch in monitor:
+        guard.check(batch)
     result = TrainingResult()
     result.history.append({"epoch": 0, "train_loss": float("nan"), "monitor_loss": monitor_loss(model, monitor, data, params),
                            "dev_ndcg_at_10": dev.ndcg_at_10(model, params.max_length), "seconds": 0.0})

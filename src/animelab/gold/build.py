@@ -13,7 +13,7 @@ from typing import Any
 from animelab.corpus.schema import AnimeEntry, BangumiEntry
 from animelab.errors import LabError
 from animelab.gold import generators
-from animelab.gold.franchise import base_title
+from animelab.gold.franchise import franchise_groups
 from animelab.gold.generators import GoldQuery
 from animelab.gold.predicates import CuratedQuery
 from animelab.io import write_json, write_jsonl, write_text
@@ -145,9 +145,9 @@ def anime_split(entries: list[AnimeEntry], split: SplitParams, seed: int) -> dic
     Grouped by franchise (the normalised base title), so a sequel never sits on the other side of
     its first season; groups are ordered by ``sha256(seed:anime:group)`` and cut by ``split``.
     """
-    groups: dict[str, list[str]] = {}
-    for entry in entries:
-        groups.setdefault(base_title(entry.title) or entry.id, []).append(entry.id)
+    groups = franchise_groups(entries)
+    grouped = {anime for members in groups.values() for anime in members}
+    groups |= {entry.id: [entry.id] for entry in entries if entry.id not in grouped}  # ids never look like base titles
     order = sorted(groups, key=lambda g: seeded_order(seed, "anime", g))
     test_end = round(len(entries) * split.test)
     dev_end = test_end + round(len(entries) * split.dev)

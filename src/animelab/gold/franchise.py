@@ -36,12 +36,17 @@ def base_title(title: str) -> str:
     return _NON_WORD.sub("", _TRAILING_NUMBER.sub("", text.strip()))
 
 
-def franchises(entries: list[AnimeEntry]) -> dict[str, list[str]]:
-    """anime id -> ids of the *other* anime in its franchise (empty list when it stands alone)."""
+def franchise_groups(entries: list[AnimeEntry]) -> dict[str, list[str]]:
+    """base title -> ids of the anime sharing it, in corpus order (anime with an empty base title have none)."""
     groups: dict[str, list[str]] = defaultdict(list)
     for entry in entries:
-        key = base_title(entry.title)
-        if key:
+        if key := base_title(entry.title):
             groups[key].append(entry.id)
+    return dict(groups)
+
+
+def franchises(entries: list[AnimeEntry]) -> dict[str, list[str]]:
+    """anime id -> ids of the *other* anime in its franchise (empty list when it stands alone)."""
+    groups = franchise_groups(entries)
     return {entry.id: [other for other in groups.get(base_title(entry.title), []) if other != entry.id]
             for entry in entries}

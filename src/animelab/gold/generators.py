@@ -20,7 +20,6 @@ from animelab.gold.predicates import CuratedQuery
 
 AUDIENCE = {"Shounen": "teenage boys", "Shoujo": "teenage girls", "Seinen": "adult men", "Josei": "adult women",
             "Kids": "children"}
-SIBLING_DEMOGRAPHIC = {"Shounen": "Shoujo", "Shoujo": "Shounen", "Seinen": "Josei", "Josei": "Seinen"}
 THEME_PHRASES = {
     "Team Sports": "a sports team", "CGDCT": "cute girls doing cute things", "Idols (Female)": "female idols",
     "Idols (Male)": "male idols", "Mahou Shoujo": "magical girls", "Iyashikei": "healing everyday life",
@@ -96,7 +95,7 @@ def facet_queries(entries: list[AnimeEntry], min_relevant: int, max_relevant: in
     Grade 2: the anime has every facet of the combination. Grade 1: it has the main facet (the
     first genre) but not all the others. Kept: combinations with ``min_relevant``..``max_relevant``
     grade-2 anime. Hard negatives: anime without the main genre whose synopsis uses its words
-    (``GENRE_WORDS``), and anime of the sibling demographic with the main genre (shoujo for shounen).
+    (``GENRE_WORDS``). Anime with the main genre are never negatives: they are grade 1 at least.
     """
     labels = {e.id: (set(e.demographics), set(e.genres), set(e.theme_names)) for e in entries}
     counts: Counter[tuple[str, tuple[str, ...]]] = Counter()
@@ -107,7 +106,7 @@ def facet_queries(entries: list[AnimeEntry], min_relevant: int, max_relevant: in
             counts.update(("demographic+genre+theme", (d, g, t)) for d in demographics for t in themes)
         counts.update(("genre+genre", pair) for pair in combinations(sorted(genres), 2))
     queries = []
-    negatives_for: dict[tuple[str, str | None], list[str]] = {}
+    negatives_for: dict[str, list[str]] = {}
     for (kind, facets), grade_2_count in sorted(counts.items()):
         if not min_relevant <= grade_2_count <= max_relevant:
             continue
@@ -124,11 +123,10 @@ def facet_queries(entries: list[AnimeEntry], min_relevant: int, max_relevant: in
                 qrels[anime_id] = 2
             elif main in genres:
                 qrels[anime_id] = 1
-        # Candidates depend on the main genre and demographic only; relevance differs per combination.
-        key = (main, parts.get("demographic"))
-        if key not in negatives_for:
-            negatives_for[key] = facet_hard_negatives(entries, main, key[1], rng_seed)
-        negatives = [anime for anime in negatives_for[key] if anime not in qrels][:hard_negatives]
+        # Candidates depend on the main genre only; relevance differs per combination.
+        if main not in negatives_for:
+            negatives_for[main] = facet_hard_negatives(entries, main, rng_seed)
+        negatives = [anime for anime in negatives_for[main] if anime not in qrels][:hard_negatives]
         group = f"{kind}:{'|'.join(facets)}"
         values = {"d": parts.get("demographic", "").lower(), "audience": AUDIENCE.get(parts.get("demographic", ""), ""),
                   "g": main.lower(), "g2": parts.get("genre2", "").lower(), "t": _phrase(parts.get("theme", ""))}
@@ -144,16 +142,11 @@ def facet_queries(entries: list[AnimeEntry], min_relevant: int, max_relevant: in
     return queries
 
 
-def facet_hard_negatives(entries: list[AnimeEntry], main_genre: str, demographic: str | None, seed: int) -> list[str]:
-    """Confusable anime for a main genre (and demographic), in a seeded order."""
+def facet_hard_negatives(entries: list[AnimeEntry], main_genre: str, seed: int) -> list[str]:
+    """Confusable anime for a main genre: without it, but with its words in the synopsis, in a seeded order."""
     words = GENRE_WORDS.get(main_genre, [main_genre.lower()])
     pattern = re.compile(r"\b(?:" + "|".join(map(re.escape, words)) + r")\b", re.IGNORECASE)
-    sibling = SIBLING_DEMOGRAPHIC.get(demographic or "")
-    candidates = [
-        e.id for e in entries
-        if (main_genre not in e.genres and pattern.search(e.synopsis or ""))
-        or (sibling in e.demographics and main_genre in e.genres)
-    ]
+    candidates = [e.id for e in entries if main_genre not in e.genres and pattern.search(e.synopsis or "")]
     return sorted(candidates, key=lambda i: hashlib.sha1(f"{seed}:{main_genre}:{i}".encode()).hexdigest())
 
 

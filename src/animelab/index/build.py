@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from animelab.corpus.schema import AnimeEntry
 from animelab.embeddings import load_manifest, load_vector
+from animelab.errors import LabError
 from animelab.index.backend import BuildReport, SearchIndex
 from animelab.index.edge import EdgeIndex
 from animelab.index.points import index_points
@@ -52,5 +52,7 @@ def build_index(params: IndexParams, spec: CollectionSpec, entries: list[AnimeEn
 def open_index(params: IndexParams, index_dir: Path) -> SearchIndex:
     if params.backend == "edge":
         return EdgeIndex(Path(index_dir) / SHARD)
-    marker = json.loads((Path(index_dir) / SERVER_MARKER).read_text(encoding="utf-8"))
-    return ServerIndex(connect(params.server), marker["collection"])
+    # The marker records what the index stage built (for DVC); the params name the collection to open.
+    if not (Path(index_dir) / SERVER_MARKER).is_file():
+        raise LabError(f"{index_dir}: no {SERVER_MARKER}; run the index stage with index.backend: server")
+    return ServerIndex(connect(params.server), params.server.collection)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -130,6 +130,11 @@ class Hit:
     anime_id: str
     score: float
     payload: dict[str, Any]
+
+
+def exact_twin(request: SearchRequest) -> SearchRequest:
+    """The same request, scanned exactly on the original vectors: the ANN-fidelity reference."""
+    return replace(request, tuning=Tuning(exact=True, quantization_ignore=True))
 
 
 def fetch_limit(request: SearchRequest) -> int:

@@ -100,8 +100,11 @@ class ServerIndex:
     def build(client: QdrantClient, collection: str, spec: CollectionSpec, points: Iterable[IndexPoint],
               batch_size: int, indexing_threads: int = 1, segments: int = 1) -> BuildReport:
         previous = {alias.alias_name: alias.collection_name for alias in client.get_aliases().aliases}.get(collection)
-        generation = 1 + sum(c.name.startswith(f"{collection}-{spec.key()}-") for c in client.get_collections().collections)
-        target = f"{collection}-{spec.key()}-{generation}"
+        prefix = f"{collection}-{spec.key()}-"
+        # One past the newest: earlier generations are deleted after each swap, so a count would repeat a name.
+        generation = 1 + max((int(c.name.removeprefix(prefix)) for c in client.get_collections().collections
+                              if c.name.startswith(prefix)), default=0)
+        target = f"{prefix}{generation}"
         start = time.perf_counter()
         client.create_collection(
             target,

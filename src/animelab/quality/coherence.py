@@ -256,7 +256,7 @@ def headline(report: dict[str, Any]) -> dict[str, dict[str, float]]:
     for vector, aspects in report["vectors"].items():
         if "skipped" in aspects:
             continue
-        row = numbers[vector] = {}
+        row: dict[str, float] = {}
         for aspect in ("genre", "demographic"):
             labels = aspects[aspect]
             if "lift" in labels:

@@ -6,7 +6,7 @@ Three views, each a pure function of two ``(n, dim)`` arrays:
   standard deviation of that coordinate so that one threshold fits every dimension (Evidently's normed
   Wasserstein). A dimension *drifted* when that distance exceeds ``drift.wasserstein_threshold`` *and* is
   significant at ``drift.alpha`` against ``drift.dimension_permutations`` random relabellings of the pooled
-  values: the distance between two finite samples of one distribution is never 0 (about 0.06 at 1,000 vectors
+  values, after the Benjamini-Hochberg correction over the dimensions: the distance between two finite samples of one distribution is never 0 (about 0.06 at 1,000 vectors
   per side, 0.1 at 300, 0.3 at 30), so a bare threshold would call noise drift at small samples. The *drifted
   share* of dimensions gives the band: excellent <= ``bands.excellent`` < good <= ``bands.good`` < warning <=
   ``alert_share`` < critical; the design's alert is "critical" (more than 10% of dimensions drifted).
@@ -22,6 +22,7 @@ dimension than its counterpart is not compared: its entry says ``{"skipped": "<r
 
 from __future__ import annotations
 
+import functools
 import zlib
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +31,7 @@ import numpy as np
 from scipy import stats
 from scipy.spatial.distance import pdist, squareform
 
-from animelab.embeddings import load_manifest, load_vector
+from animelab.embeddings import MANIFEST, load_manifest, load_vector
 from animelab.params import DriftPairParams, DriftParams, DriftSideParams
 
 BANDS = ("excellent", "good", "warning", "critical")
@@ -121,7 +122,9 @@ def band(drifted_share: float, params: DriftParams) -> str:
 def drift(reference: np.ndarray, current: np.ndarray, params: DriftParams, rng: np.random.Generator) -> dict[str, Any]:
     """The headline numbers for one pair of sets."""
     dimensions = dimension_drift(reference, current, params.dimension_permutations, rng)
-    drifted = (dimensions.distance > params.wasserstein_threshold) & (dimensions.p_value < params.alpha)
+    # Benjamini-Hochberg over the dimensions: uncorrected, alpha of a no-drift set's dimensions would "drift".
+    significant = stats.false_discovery_control(dimensions.p_value) < params.alpha
+    drifted = (dimensions.distance > params.wasserstein_threshold) & significant
     share = float(drifted.mean())
     test = mmd_test(reference, current, params.permutations, rng)
     return {
@@ -129,7 +132,7 @@ def drift(reference: np.ndarray, current: np.ndarray, params: DriftParams, rng: 
         "drifted_share": share, "drifted_dims": int(drifted.sum()),
         "wasserstein_mean": float(dimensions.distance.mean()), "wasserstein_max": float(dimensions.distance.max()),
         "dims_over_threshold": int(np.sum(dimensions.distance > params.wasserstein_threshold)),
-        "dims_significant": int(np.sum(dimensions.p_value < params.alpha)),
+        "dims_significant": int(significant.sum()),
         "centroid_shift": centroid_shift(reference, current),
         "mmd2": test.mmd2, "p_value": test.p_value, "bandwidth": test.bandwidth,
         "significant": test.p_value < params.alpha,
@@ -141,14 +144,23 @@ class SkippedSide(Exception):
     """A side that cannot be compared; the message is the reason recorded in the output."""
 
 
-def load_side(side: DriftSideParams, vector: str, years: dict[str, int | None]) -> tuple[np.ndarray, str]:
+class EmbeddingReader:
+    """Reads each embeddings manifest and vector file once per stage run (pairs share directories)."""
+
+    def __init__(self) -> None:
+        self.model_name = functools.cache(lambda directory: load_manifest(directory)["text_model"]["name"])
+        self.vector = functools.cache(load_vector)
+
+
+def load_side(side: DriftSideParams, vector: str, years: dict[str, int | None],
+              reader: EmbeddingReader) -> tuple[np.ndarray, str]:
     """The side's vectors (restricted to its year range) and the text model that made them."""
-    if not (side.embeddings / "manifest.json").exists():
+    if not (side.embeddings / MANIFEST).exists():
         raise SkippedSide(f"no embeddings at {side.embeddings}")
-    model = load_manifest(side.embeddings)["text_model"]["name"]
+    model = reader.model_name(side.embeddings)
     if not (side.embeddings / f"{vector}.npz").exists():
         raise SkippedSide(f"{side.embeddings} has no {vector}")
-    vectors = load_vector(side.embeddings, vector)
+    vectors = reader.vector(side.embeddings, vector)
     if side.years is None:
         return vectors.dense, model
     low, high = side.years
@@ -164,9 +176,9 @@ def subsample(vectors: np.ndarray, size: int, rng: np.random.Generator) -> np.nd
 
 
 def compare_vector(pair: DriftPairParams, vector: str, years: dict[str, int | None], params: DriftParams,
-                   seed: int) -> dict[str, Any]:
+                   seed: int, reader: EmbeddingReader) -> dict[str, Any]:
     try:
-        (a, model_a), (b, model_b) = load_side(pair.a, vector, years), load_side(pair.b, vector, years)
+        (a, model_a), (b, model_b) = load_side(pair.a, vector, years, reader), load_side(pair.b, vector, years, reader)
     except SkippedSide as reason:
         return {"skipped": str(reason)}
     if a.shape[1] != b.shape[1]:
@@ -181,7 +193,8 @@ def compare_vector(pair: DriftPairParams, vector: str, years: dict[str, int | No
 
 def compare_pairs(params: DriftParams, years: dict[str, int | None], seed: int) -> dict[str, dict[str, Any]]:
     """pair name -> vector -> headline numbers or ``{"skipped": reason}``."""
-    return {pair.name: {vector: compare_vector(pair, vector, years, params, seed) for vector in pair.vectors}
+    reader = EmbeddingReader()
+    return {pair.name: {vector: compare_vector(pair, vector, years, params, seed, reader) for vector in pair.vectors}
             for pair in params.pairs}
 
 

@@ -12,16 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from animelab.evaluation.tracking import flat, metric_key
+from animelab.evaluation.tracking import tracked_run
 from animelab.params import TrackingParams
 
 STAGE_TAG = ("stage", "drift")
-
-
-def numeric_metrics(headlines: dict[str, Any]) -> dict[str, float]:
-    """The numbers of nested headline dicts under MLflow-safe dotted keys; strings (bands, skip reasons) left out."""
-    return {metric_key(key): float(value) for key, value in flat("", headlines).items()
-            if isinstance(value, int | float) and not isinstance(value, bool)}
 
 
 def log_drift_run(tracking: TrackingParams, metrics: dict[str, float], tags: dict[str, str],
@@ -29,11 +23,8 @@ def log_drift_run(tracking: TrackingParams, metrics: dict[str, float], tags: dic
     """Log one drift stage run; returns its run id."""
     import mlflow
 
-    mlflow.set_tracking_uri(tracking.uri)
-    mlflow.set_experiment(tracking.experiment)
-    with mlflow.start_run(run_name="drift") as run:
+    with tracked_run(tracking, "drift", run_params) as run:
         mlflow.set_tags(dict([STAGE_TAG]) | tags)
-        mlflow.log_params({metric_key(k): v for k, v in flat("", run_params).items()})
         mlflow.log_metrics(metrics)
         return run.info.run_id
 

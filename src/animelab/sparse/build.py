@@ -21,10 +21,9 @@ from scipy import sparse
 
 from animelab.corpus.schema import AnimeEntry
 from animelab.evaluation.runs import GoldSplit
-from animelab.encoders.text import TextEncoder
 from animelab.index.points import sparse_row
 from animelab.index.query import SparseQuery
-from animelab.params import FEATURE_KINDS, SparseParams, TextModelParams
+from animelab.params import FEATURE_KINDS, SparseParams
 from animelab.sparse.bm25 import bm25_queries
 from animelab.sparse.features import (FeatureSpace, QueryMapper, corpus_features, describe_vocabulary, idf_weights,
                                       kind_weights, unmatched_report, weighted)
@@ -49,7 +48,8 @@ def feature_sets(entries: list[AnimeEntry], params: SparseParams, train: GoldSpl
     mapper = QueryMapper(space, params.features)
     queries = space.binary([mapper.map(query["text"]).keys for query in train.queries])
     row = {entry.id: position for position, entry in enumerate(entries)}
-    relevant = [{row[anime] for anime, grade in train.qrels.qrels[query["id"]].items()
+    judged = train.qrels.to_dict()
+    relevant = [{row[anime] for anime, grade in judged.get(query["id"], {}).items()
                  if grade >= params.learned.relevant_grade and anime in row} for query in train.queries]
     pairs = training_pairs(queries, binary, space.kind_indicator(), relevant, params.learned, seed)
     learned = fit_kind_weights(pairs, params.learned, seed)
@@ -64,10 +64,12 @@ def feature_sets(entries: list[AnimeEntry], params: SparseParams, train: GoldSpl
 
 
 def encode_queries(name: str, texts: list[str], sparse_dir: Path | None, params: SparseParams,
-                   text_model: TextModelParams | None = None) -> list[SparseQuery]:
-    """Query vectors for a sparse set: feature mapping, BM25, or the BGE-M3 model's lexical weights."""
+                   lexical: sparse.csr_matrix | None = None) -> list[SparseQuery]:
+    """Query vectors for a sparse set: feature mapping, BM25, or ``lexical``, the BGE-M3 lexical weights the
+    model already gave the texts when it encoded them."""
     if name == LEXICAL:
-        lexical = TextEncoder(text_model).encode_queries(texts).sparse
+        if lexical is None:
+            raise ValueError(f"sparse set {LEXICAL} needs the query texts' lexical weights from BGE-M3")
         return [sparse_row(lexical, row) for row in range(len(texts))]
     manifest = load_sparse_manifest(sparse_dir)
     if name == BM25:
@@ -78,17 +80,19 @@ def encode_queries(name: str, texts: list[str], sparse_dir: Path | None, params:
 
 
 def exact_run(split: GoldSplit, queries: list[SparseQuery], documents: SparseVectors, limit: int) -> Run:
-    """The sparse search done exactly: dot products, positive scores only, ties by anime id."""
-    matrix = sparse.csr_matrix(([1.0] * sum(len(q.indices) for q in queries),
+    """The sparse search done exactly as the engine does it: every anime sharing a feature with the query,
+    scored by dot product (negative weights included), ties by anime id."""
+    matrix = sparse.csr_matrix(([v for q in queries for v in q.values],
                                 ([row for row, q in enumerate(queries) for _ in q.indices],
                                  [i for q in queries for i in q.indices])),
                                shape=(len(queries), documents.matrix.shape[1]))
     scores = (matrix @ documents.matrix.T).toarray()
+    shares_a_feature = ((matrix != 0).astype(np.float32) @ (documents.matrix != 0).astype(np.float32).T).toarray() > 0
     ids = np.asarray(documents.ids)
     results = {}
     for position, query in enumerate(split.queries):
         row, excluded = scores[position], set(query["exclude"])
-        candidates = [i for i in np.flatnonzero(row > 0) if ids[i] not in excluded]
+        candidates = [i for i in np.flatnonzero(shares_a_feature[position]) if ids[i] not in excluded]
         ranked = sorted(candidates, key=lambda i: (-round(float(row[i]), 6), ids[i]))[:limit]
         results[query["id"]] = {str(ids[i]): float(len(ranked) - rank) for rank, i in enumerate(ranked)}
     return Run(results)

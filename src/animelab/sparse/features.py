@@ -34,7 +34,7 @@ import numpy as np
 from scipy import sparse
 
 from animelab.corpus.schema import AnimeEntry
-from animelab.gold.franchise import base_title
+from animelab.gold.franchise import franchise_groups
 from animelab.index.query import SparseQuery
 from animelab.params import FEATURE_KINDS, FeatureParams
 
@@ -95,9 +95,8 @@ def entry_features(entry: AnimeEntry, params: FeatureParams, franchise: str | No
 
 def franchise_keys(entries: list[AnimeEntry], min_size: int) -> dict[str, str]:
     """anime id -> its franchise's base title, for franchises of at least ``min_size`` anime."""
-    bases = {entry.id: base_title(entry.title) for entry in entries}
-    sizes = Counter(base for base in bases.values() if base)
-    return {anime_id: base for anime_id, base in bases.items() if base and sizes[base] >= min_size}
+    return {anime_id: base for base, members in franchise_groups(entries).items() if len(members) >= min_size
+            for anime_id in members}
 
 
 @dataclass(frozen=True)

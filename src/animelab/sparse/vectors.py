@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from animelab.embeddings import load_vector
+from animelab.embeddings import csr_arrays, csr_from_arrays, load_vector
 from animelab.errors import LabError
 
 MANIFEST = "manifest.json"
@@ -50,10 +50,7 @@ class SparseVectors:
 def save_sparse(directory: Path, vectors: SparseVectors) -> str:
     """Write ``<name>.npz``; returns the sha256 of its arrays (the manifest records it; the zip
     file itself carries timestamps)."""
-    matrix = vectors.matrix.tocsr()
-    arrays = {"ids": np.asarray(vectors.ids, dtype=str), "data": matrix.data.astype(np.float32),
-              "indices": matrix.indices.astype(np.int64), "indptr": matrix.indptr.astype(np.int64),
-              "shape": np.asarray(matrix.shape, dtype=np.int64)}
+    arrays = {"ids": np.asarray(vectors.ids, dtype=str)} | csr_arrays(vectors.matrix)
     np.savez(Path(directory) / f"{vectors.name}.npz", **arrays)
     digest = hashlib.sha256()
     for name, array in arrays.items():
@@ -66,9 +63,7 @@ def load_sparse(directory: Path, name: str) -> SparseVectors:
     if not path.is_file():
         raise SparseSetError(f"sparse vector set {name!r}: {path} does not exist (run the sparse stage)")
     with np.load(path) as arrays:
-        matrix = sparse.csr_matrix((arrays["data"], arrays["indices"], arrays["indptr"]),
-                                   shape=tuple(arrays["shape"]))
-        return SparseVectors(name, arrays["ids"].tolist(), matrix)
+        return SparseVectors(name, arrays["ids"].tolist(), csr_from_arrays(arrays))
 
 
 def load_sparse_manifest(directory: Path) -> dict[str, Any]:
