@@ -9,10 +9,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from animelab.bench import machine, measure
+from animelab.evaluation.timing import machine, measure
 from animelab.corpus.ingest import anime_sources, ingest
 from animelab.embeddings import embed_text_vector
-from animelab.encoders.text import TextEncoder
+from animelab.encoders.registry import text_encoder
 from animelab.errors import run_stage
 from animelab.fields import TEXT_VECTOR_NAMES
 from animelab.io import write_json, write_text
@@ -55,9 +55,9 @@ def main(argv: list[str] | None = None) -> None:
 
     with measure() as whole:
         with measure() as ingest_time:
-            result = ingest(anime_sources(params.data))
+            result = ingest(anime_sources(params.data.enriched, params.data.mal_seasons))
         with measure() as load_time:
-            encoder = TextEncoder(text_params)
+            encoder = text_encoder(text_params)
         vectors = {}
         for name in TEXT_VECTOR_NAMES:
             with measure() as vector_time:

@@ -17,11 +17,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
-from animelab.bench import latency_summary, machine, measure, timed_search
+from animelab.evaluation.timing import latency_summary, machine, measure, timed_search
 from animelab.corpus.readers import read_corpus
 from animelab.embeddings import VectorEmbeddings, load_vector
-from animelab.errors import run_stage
+from animelab.errors import LabError, run_stage
 from animelab.index.build import spec_for
 from animelab.index.edge import EdgeIndex
 from animelab.index.exact import ExactIndex, recall_at_k
@@ -32,32 +34,38 @@ from animelab.index.synthetic import resample_with_noise
 from animelab.io import write_json, write_text
 from animelab.params import IndexParams, QuantizationParams, load_params
 
-QUANTIZATIONS = {
-    "none": {"kind": "none"},
-    "scalar-int8": {"kind": "scalar", "quantile": 0.99},
-    "binary": {"kind": "binary"},
-    "product-x16": {"kind": "product", "compression": 16},
-    "product-x32": {"kind": "product", "compression": 32},
-}
-# (row name, quantization, search-time options): rows sharing a quantization share one build.
-CONFIGS = [
-    ("baseline (no quantization)", "none", {}),
-    ("scalar int8", "scalar-int8", {"rescore": False}),
-    # Rescoring without oversampling only reorders the same candidates: the top-10 set cannot change.
-    ("scalar int8 + rescore x2", "scalar-int8", {"rescore": True, "oversampling": 2.0}),
-    ("binary", "binary", {"rescore": False}),
-    ("binary + rescore x1", "binary", {"rescore": True, "oversampling": 1.0}),
-    ("binary + rescore x2", "binary", {"rescore": True, "oversampling": 2.0}),
-    ("binary + rescore x4", "binary", {"rescore": True, "oversampling": 4.0}),
-    ("binary + rescore x16", "binary", {"rescore": True, "oversampling": 16.0}),
-    ("product x16", "product-x16", {"rescore": False}),
-    ("product x16 + rescore x4", "product-x16", {"rescore": True, "oversampling": 4.0}),
-    ("product x32 + rescore x4", "product-x32", {"rescore": True, "oversampling": 4.0}),
-]
+class BenchRow(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    quantization: str
+    search: dict[str, bool | float] = {}
 
 
-def quantized(params: IndexParams, quantization: dict) -> IndexParams:
-    setting = QuantizationParams(**quantization)
+class BenchConfig(BaseModel):
+    """experiments/bench_index.yaml: the quantizations built and the rows run on each."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    quantizations: dict[str, QuantizationParams]
+    rows: list[BenchRow]
+
+    @model_validator(mode="after")
+    def rows_name_built_quantizations(self) -> "BenchConfig":
+        unknown = sorted({row.quantization for row in self.rows} - set(self.quantizations))
+        if unknown:
+            raise ValueError(f"rows name quantizations {unknown} that are not defined")
+        return self
+
+
+def load_bench_config(path: Path) -> BenchConfig:
+    try:
+        return BenchConfig.model_validate(yaml.safe_load(Path(path).read_text(encoding="utf-8")))
+    except (OSError, ValidationError) as error:
+        raise LabError(f"{path}: {error}") from error
+
+
+def quantized(params: IndexParams, setting: QuantizationParams) -> IndexParams:
     return params.model_copy(update={
         "priorities": {name: p.model_copy(update={"quantization": setting}) for name, p in params.priorities.items()}
     })
@@ -68,17 +76,18 @@ def result_ids(index: EdgeIndex, requests: list[SearchRequest]) -> tuple[list[li
     return [[hit.anime_id for hit in hits] for hits in found], seconds
 
 
-def run_config_group(name: str, quantization: str, params: IndexParams, dims: dict, points: Iterator[IndexPoint],
+def run_config_group(name: str, config: BenchConfig, quantization: str, params: IndexParams, dims: dict,
+                     points: Iterator[IndexPoint],
                      workloads: dict[str, tuple[list[SearchRequest], list[list[str]]]], hnsw_ef: int,
                      workdir: Path) -> list[dict]:
     """Build one index, then run every search configuration that shares its quantization."""
-    spec = collection_spec(quantized(params, QUANTIZATIONS[quantization]), dims)
+    spec = collection_spec(quantized(params, config.quantizations[quantization]), dims)
     path = workdir / quantization
     report = EdgeIndex.build(path, spec, points, params.batch_size, params.indexing_threads, params.segments)
     rows = []
     with measure() as opened:
         index = EdgeIndex(path)
-        for label, options in [(label, options) for label, q, options in CONFIGS if q == quantization]:
+        for label, options in [(row.name, row.search) for row in config.rows if row.quantization == quantization]:
             tuning = Tuning(hnsw_ef=hnsw_ef, **options)
             row = {"dataset": name, "config": label, "build_seconds": round(report.seconds, 2),
                    "disk_mib": round(report.disk_bytes / 2**20, 1)}
@@ -103,8 +112,8 @@ def fused_reference(index_dir: Path, requests: list[SearchRequest]) -> list[list
     return found
 
 
-def corpus_benchmark(params, embeddings_dir: Path, corpus_path: Path, queries: int, hnsw_ef: int,
-                     workdir: Path) -> list[dict]:
+def corpus_benchmark(params, config: BenchConfig, embeddings_dir: Path, corpus_path: Path, queries: int,
+                     hnsw_ef: int, workdir: Path) -> list[dict]:
     index_params = params.index
     spec = spec_for(index_params, embeddings_dir)
     dense = {name: load_vector(embeddings_dir, name) for name in spec.dense_names}
@@ -119,14 +128,14 @@ def corpus_benchmark(params, embeddings_dir: Path, corpus_path: Path, queries: i
     EdgeIndex.build(reference, spec, index_points(entries, dense), index_params.batch_size)
     workloads = {"single": (single, exact_single), f"fused_{len(spec.dense_names)}": (fused, fused_reference(reference, fused))}
     rows = []
-    for quantization in QUANTIZATIONS:
-        rows += run_config_group("corpus", quantization, index_params, dims, index_points(entries, dense),
+    for quantization in config.quantizations:
+        rows += run_config_group("corpus", config, quantization, index_params, dims, index_points(entries, dense),
                                  workloads, hnsw_ef, workdir)
     return rows
 
 
-def synthetic_benchmark(params, embeddings_dir: Path, size: int, queries: int, hnsw_ef: int, workdir: Path,
-                        quantizations: list[str]) -> list[dict]:
+def synthetic_benchmark(params, config: BenchConfig, embeddings_dir: Path, size: int, queries: int, hnsw_ef: int,
+                        workdir: Path, quantizations: list[str]) -> list[dict]:
     base = load_vector(embeddings_dir, "title_vector").dense
     vectors = resample_with_noise(base, size, noise=0.5, seed=params.seed)
     query_vectors = resample_with_noise(base, queries, noise=0.5, seed=params.seed + 1)
@@ -143,7 +152,8 @@ def synthetic_benchmark(params, embeddings_dir: Path, size: int, queries: int, h
 
     rows = []
     for quantization in quantizations:
-        rows += run_config_group(f"synthetic {size:,}", quantization, index_params, {"title_vector": base.shape[1]},
+        rows += run_config_group(f"synthetic {size:,}", config, quantization, index_params,
+                                 {"title_vector": base.shape[1]},
                                  points(), workloads, hnsw_ef, workdir)
     return rows
 
@@ -193,15 +203,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--synthetic-size", type=int, default=200_000)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--hnsw-ef", type=int, default=128)
+    parser.add_argument("--configs", type=Path, default=Path("experiments/bench_index.yaml"),
+                        help="the quantizations built and the search rows run on each")
     parser.add_argument("--synthetic-quantizations", default="none,scalar-int8,binary,product-x16",
-                        help=f"comma-separated, of {list(QUANTIZATIONS)} (product-x32 takes ~10 min at 200k)")
+                        help="comma-separated names of --configs quantizations (product-x32 takes ~10 min at 200k)")
     parser.add_argument("--out", type=Path, default=Path("reports/bench_index"))
     args = parser.parse_args(argv)
     params = load_params(args.params)
+    config = load_bench_config(args.configs)
+    unknown = sorted(set(args.synthetic_quantizations.split(",")) - set(config.quantizations))
+    if unknown:
+        raise LabError(f"--synthetic-quantizations: {unknown} are not in {args.configs}")
     with tempfile.TemporaryDirectory(prefix="bench-index-") as workdir:
-        rows = corpus_benchmark(params, args.embeddings, args.corpus, args.queries, args.hnsw_ef, Path(workdir) / "corpus")
+        rows = corpus_benchmark(params, config, args.embeddings, args.corpus, args.queries, args.hnsw_ef,
+                                Path(workdir) / "corpus")
         if args.synthetic_size:
-            rows += synthetic_benchmark(params, args.embeddings, args.synthetic_size, args.queries, args.hnsw_ef,
+            rows += synthetic_benchmark(params, config, args.embeddings, args.synthetic_size, args.queries, args.hnsw_ef,
                                         Path(workdir) / "synthetic", args.synthetic_quantizations.split(","))
     report = {"hnsw_ef": args.hnsw_ef, "queries": args.queries, "machine": machine(), "rows": rows,
               "title_vector_anisotropy": anisotropy(load_vector(args.embeddings, "title_vector").dense)}

@@ -15,17 +15,17 @@ from animelab.params import load_params
 from animelab.quality import coherence, drift
 from animelab.quality.calibration import calibrate
 from animelab.quality.space import project_vector, space_html
-from animelab.evaluation.tracking import numeric_metrics
+from animelab.tracking import numeric_metrics
 from animelab.quality.tracking import log_drift_run, trend
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    parser.add_argument("--corpus", type=Path, default=Path("data/corpus/anime.jsonl"))
-    parser.add_argument("--embeddings", type=Path, default=Path("data/embeddings"),
+    parser.add_argument("--params", type=Path, required=True)
+    parser.add_argument("--corpus", type=Path, required=True)
+    parser.add_argument("--embeddings", type=Path, required=True,
                         help="the embeddings calibrated, checked for coherence and drawn (pairs name their own)")
-    parser.add_argument("--reports", type=Path, default=Path("reports"))
+    parser.add_argument("--reports", type=Path, required=True)
     args = parser.parse_args(argv)
 
     params = load_params(args.params)
@@ -63,9 +63,9 @@ def main(argv: list[str] | None = None) -> None:
     metrics = numeric_metrics({"drift": drift_metrics, "coherence": coherence_metrics})
     bands = {f"band.{pair}.{vector}": result["band"] for pair, vectors in pairs.items()
              for vector, result in vectors.items() if "band" in result}
-    run_id = log_drift_run(params.evaluate.tracking, metrics, bands,
+    run_id = log_drift_run(params.tracking, metrics, bands,
                            {"drift": settings.model_dump(mode="json"), "seed": params.seed})
-    history = trend(params.evaluate.tracking, sorted(metrics), settings.trend_windows)
+    history = trend(params.tracking, sorted(metrics), settings.trend_windows)
 
     write_json(args.reports / "drift.json", {
         "pairs": {pair.name: {"a": pair.a.model_dump(mode="json"), "b": pair.b.model_dump(mode="json"),

@@ -14,10 +14,10 @@ from animelab.params import load_params
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    parser.add_argument("--corpus", type=Path, default=Path("data/corpus/anime.jsonl"))
-    parser.add_argument("--out", type=Path, default=Path("data/embeddings"))
-    parser.add_argument("--metrics", type=Path, default=Path("reports/metrics/embed.json"))
+    parser.add_argument("--params", type=Path, required=True)
+    parser.add_argument("--corpus", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--metrics", type=Path, required=True)
     args = parser.parse_args(argv)
 
     params = load_params(args.params)

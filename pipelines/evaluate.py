@@ -8,25 +8,25 @@ from pathlib import Path
 
 from animelab.corpus.readers import read_corpus
 from animelab.errors import run_stage
-from animelab.evaluation.runs import load_gold
 from animelab.evaluation.tracking import log_evaluation
-from animelab.evaluation.variants import evaluate_all
-from animelab.experiments import load_experiments
+from animelab.evaluation.runner import evaluate_all
+from animelab.evaluation.experiments import load_experiments
+from animelab.gold.splits import load_gold
 from animelab.io import atomic_path, write_json
 from animelab.params import load_params
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    parser.add_argument("--corpus", type=Path, default=Path("data/corpus/anime.jsonl"))
-    parser.add_argument("--embeddings", type=Path, default=Path("data/embeddings"))
-    parser.add_argument("--gold", type=Path, default=Path("gold"))
-    parser.add_argument("--cache", type=Path, default=Path("data/variant_cache"),
+    parser.add_argument("--params", type=Path, required=True)
+    parser.add_argument("--corpus", type=Path, required=True)
+    parser.add_argument("--embeddings", type=Path, required=True)
+    parser.add_argument("--gold", type=Path, required=True)
+    parser.add_argument("--cache", type=Path, required=True,
                         help="built variant indexes and other-model embeddings, reused across runs")
-    parser.add_argument("--sparse", type=Path, default=Path("data/sparse"), help="the sparse stage's vector sets")
-    parser.add_argument("--out", type=Path, default=Path("data/evaluate"))
-    parser.add_argument("--metrics", type=Path, default=Path("reports/metrics/evaluate.json"))
+    parser.add_argument("--sparse", type=Path, required=True, help="the sparse stage's vector sets")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--metrics", type=Path, required=True)
     args = parser.parse_args(argv)
 
     params = load_params(args.params)
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> None:
     })
     artifacts = {name: [args.out / "runs" / f"{name}.trec", args.out / "per_query" / f"{name}.csv"]
                  for name in results["variants"]}
-    run_id = log_evaluation(params.evaluate.tracking, results,
+    run_id = log_evaluation(params.tracking, results,
                             {"evaluate": params.evaluate.model_dump(mode="json"), "seed": params.seed,
                              "queries": len(split.queries)}, artifacts)
     logging.info("evaluated %d variants on %d %s queries; MLflow run %s", len(results["variants"]),

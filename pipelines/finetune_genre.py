@@ -9,9 +9,9 @@ from pathlib import Path
 
 from animelab.corpus.readers import read_corpus
 from animelab.embeddings import embed_corpus
-from animelab.encoders.text import MODEL_NAMES
+from animelab.encoders.registry import TEXT_ENCODERS
 from animelab.errors import run_stage
-from animelab.evaluation.runs import read_gold
+from animelab.gold.splits import read_gold
 from animelab.finetune.genre import finetune_genre, write_curve
 from animelab.finetune.tracking import log_finetune
 from animelab.io import atomic_path, write_json
@@ -20,18 +20,18 @@ from animelab.params import load_params
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    parser.add_argument("--corpus", type=Path, default=Path("data/corpus/anime.jsonl"))
-    parser.add_argument("--gold", type=Path, default=Path("gold"))
-    parser.add_argument("--out", type=Path, default=Path("data/finetune"))
-    parser.add_argument("--metrics", type=Path, default=Path("reports/metrics/finetune.json"))
-    parser.add_argument("--curve", type=Path, default=Path("reports/plots/finetune_curve.csv"))
+    parser.add_argument("--params", type=Path, required=True)
+    parser.add_argument("--corpus", type=Path, required=True)
+    parser.add_argument("--gold", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--metrics", type=Path, required=True)
+    parser.add_argument("--curve", type=Path, required=True)
     args = parser.parse_args(argv)
 
     params = load_params(args.params)
     entries = read_corpus(args.corpus)
-    queries, qrels, anime_splits = read_gold(args.gold)
-    outcome = finetune_genre(params, entries, queries, qrels, anime_splits)
+    gold = read_gold(args.gold)
+    outcome = finetune_genre(params, entries, gold.queries, gold.judgements, gold.anime_splits)
     with atomic_path(args.out) as staging:
         staging.mkdir()
         outcome.model.save(staging / "adapter")
@@ -43,10 +43,10 @@ def main(argv: list[str] | None = None) -> None:
     write_json(args.metrics, summary)
     write_curve(args.curve, outcome.training.history)
     run_id, version = log_finetune(
-        params.evaluate.tracking, params.finetune.registry_name,
+        params.tracking, params.finetune.registry_name,
         {"finetune": params.finetune.model_dump(mode="json"), "seed": params.seed},
         outcome.training.history, summary, args.out / "adapter",
-        {"base_model": MODEL_NAMES[params.embed.text_model.kind], "split_sha256": summary["split_sha256"],
+        {"base_model": TEXT_ENCODERS[params.embed.text_model.kind].MODEL_NAME, "split_sha256": summary["split_sha256"],
          "embeddings_model": summary["model"]})
     logging.info("adapter: best epoch %d of %d; dev NDCG@10 %s; MLflow run %s, %s version %s",
                  summary["best_epoch"], summary["epochs_run"], summary["dev_ndcg_at_10"], run_id,

@@ -9,7 +9,8 @@ from pathlib import Path
 from animelab.corpus.readers import read_corpus
 from animelab.corpus.schema import BangumiEntry
 from animelab.errors import run_stage
-from animelab.gold.build import anime_split, build_gold, file_sha256, manifest, write_gold
+from animelab.gold.build import anime_split, build_gold, file_sha256, manifest
+from animelab.gold.splits import write_gold
 from animelab.gold.predicates import load_curated
 from animelab.gold.report import write_gold_report
 from animelab.io import read_jsonl
@@ -18,11 +19,11 @@ from animelab.params import load_params
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    parser.add_argument("--corpus", type=Path, default=Path("data/corpus/anime.jsonl"))
-    parser.add_argument("--bangumi", type=Path, default=Path("data/corpus/bangumi.jsonl"))
-    parser.add_argument("--out", type=Path, default=Path("gold"))
-    parser.add_argument("--report", type=Path, default=Path("reports/gold.html"))
+    parser.add_argument("--params", type=Path, required=True)
+    parser.add_argument("--corpus", type=Path, required=True)
+    parser.add_argument("--bangumi", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--report", type=Path, required=True)
     args = parser.parse_args(argv)
 
     params = load_params(args.params)

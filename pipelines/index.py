@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 
 from animelab.corpus.readers import read_corpus
-from animelab.encoders.text import model_name
+from animelab.encoders.registry import model_name
 from animelab.errors import run_stage
 from animelab.index.build import build_index, spec_for
 from animelab.io import atomic_path, write_json
@@ -17,11 +17,11 @@ from animelab.params import load_params
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    parser.add_argument("--corpus", type=Path, default=Path("data/corpus/anime.jsonl"))
-    parser.add_argument("--embeddings", type=Path, default=Path("data/embeddings"))
-    parser.add_argument("--out", type=Path, default=Path("data/index"))
-    parser.add_argument("--metrics", type=Path, default=Path("reports/metrics/index.json"))
+    parser.add_argument("--params", type=Path, required=True)
+    parser.add_argument("--corpus", type=Path, required=True)
+    parser.add_argument("--embeddings", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--metrics", type=Path, required=True)
     args = parser.parse_args(argv)
 
     params = load_params(args.params)

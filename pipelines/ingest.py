@@ -14,15 +14,15 @@ from animelab.params import load_params
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    parser.add_argument("--corpus", type=Path, default=Path("data/corpus/anime.jsonl"))
-    parser.add_argument("--bangumi", type=Path, default=Path("data/corpus/bangumi.jsonl"))
-    parser.add_argument("--quarantine", type=Path, default=Path("data/corpus/quarantine.jsonl"))
-    parser.add_argument("--metrics", type=Path, default=Path("reports/metrics/ingest.json"))
+    parser.add_argument("--params", type=Path, required=True)
+    parser.add_argument("--corpus", type=Path, required=True)
+    parser.add_argument("--bangumi", type=Path, required=True)
+    parser.add_argument("--quarantine", type=Path, required=True)
+    parser.add_argument("--metrics", type=Path, required=True)
     args = parser.parse_args(argv)
 
     params = load_params(args.params)
-    anime = ingest(anime_sources(params.data))
+    anime = ingest(anime_sources(params.data.enriched, params.data.mal_seasons))
     bangumi = ingest([("bangumi", "bangumi", params.data.bangumi)])
 
     write_jsonl(args.quarantine, [q.as_json() for q in anime.quarantined + bangumi.quarantined])

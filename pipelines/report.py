@@ -13,11 +13,11 @@ from animelab.params import load_params
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    parser.add_argument("--results", type=Path, default=Path("data/evaluate/results.json"))
-    parser.add_argument("--finetune", type=Path, default=Path("reports/metrics/finetune.json"),
+    parser.add_argument("--params", type=Path, required=True)
+    parser.add_argument("--results", type=Path, required=True)
+    parser.add_argument("--finetune", type=Path, required=True,
                         help="the finetune_genre stage's metrics")
-    parser.add_argument("--reports", type=Path, default=Path("reports"))
+    parser.add_argument("--reports", type=Path, required=True)
     args = parser.parse_args(argv)
     params = load_params(args.params)
     write_reports(json.loads(args.results.read_text(encoding="utf-8")), params.evaluate.headline, args.reports,

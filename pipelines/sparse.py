@@ -1,4 +1,5 @@
-"""DVC stage `sparse`: corpus (+ train gold queries) -> feature (static, IDF, learned) and BM25 sparse sets."""
+"""DVC stage `sparse`: corpus (+ train gold queries) -> every sparse method's sets (sparse/registry.py),
+their manifest, reports/sparse.md and the sparse metrics."""
 
 from __future__ import annotations
 
@@ -8,44 +9,49 @@ from pathlib import Path
 
 from animelab.corpus.readers import read_corpus
 from animelab.errors import run_stage
-from animelab.evaluation.runs import gold_split, read_gold
+from animelab.gold.splits import gold_split, read_gold
 from animelab.io import atomic_path, write_json, write_text
 from animelab.params import load_params
-from animelab.sparse.bm25 import bm25_documents
-from animelab.sparse.build import feature_report, feature_sets, manifest_entry, report_markdown
-from animelab.sparse.vectors import BM25, MANIFEST, VOCABULARY, save_sparse
+from animelab.sparse.registry import MODIFIERS, SPARSE_METHODS
+from animelab.sparse.store import MANIFEST, save_sparse
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    parser.add_argument("--corpus", type=Path, default=Path("data/corpus/anime.jsonl"))
-    parser.add_argument("--gold", type=Path, default=Path("gold"))
-    parser.add_argument("--out", type=Path, default=Path("data/sparse"))
-    parser.add_argument("--report", type=Path, default=Path("reports/sparse.md"))
-    parser.add_argument("--metrics", type=Path, default=Path("reports/metrics/sparse.json"))
+    parser.add_argument("--params", type=Path, required=True)
+    parser.add_argument("--corpus", type=Path, required=True)
+    parser.add_argument("--gold", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--report", type=Path, required=True)
+    parser.add_argument("--metrics", type=Path, required=True)
     args = parser.parse_args(argv)
 
     params = load_params(args.params)
     entries = read_corpus(args.corpus)
-    # Weights are fitted on train queries only; test is read for the report, never for fitting.
+    # Anything fitted sees train queries only; test is read for the report, never for fitting.
     gold = read_gold(args.gold)
     splits = {name: gold_split(gold, name) for name in ("train", "test")}
-    model = feature_sets(entries, params.sparse, splits["train"], params.seed)
-    text, avg_len = bm25_documents(entries, params.sparse.bm25)
+    built = {method: output for method in SPARSE_METHODS
+             if (output := method.build(entries, params.sparse, splits["train"], params.seed)) is not None}
+    manifest = {"sets": {}, "anime": len(entries)}
     with atomic_path(args.out) as staging:
         staging.mkdir()
-        sets = {name: manifest_entry(name, save_sparse(staging, vectors), kind="feature")
-                for name, vectors in model.sets.items()}
-        sets[BM25] = manifest_entry(BM25, save_sparse(staging, text), kind="bm25", avg_len=avg_len,
-                                    params=params.sparse.bm25.model_dump(mode="json"))
-        write_json(staging / VOCABULARY, model.space.keys)
-        write_json(staging / MANIFEST, {"sets": sets, "learned_weights": model.learned_weights, "anime": len(entries)})
-    report = feature_report(model, splits, params.sparse, params.evaluate.limit)
-    write_text(args.report, report_markdown(report, avg_len))
-    write_json(args.metrics, {name: scores for name, scores in report["exact_scores"].items()}
-               | {"learned_weights": model.learned_weights})
-    logging.info("sparse sets %s; learned weights %s", sorted(sets), model.learned_weights)
+        for output in built.values():
+            for name, vectors in output.sets.items():
+                manifest["sets"][name] = {"modifier": MODIFIERS[name], "sha256": save_sparse(staging, vectors),
+                                          **output.details[name]}
+            for file_name, content in output.files.items():
+                write_json(staging / file_name, content)
+            manifest |= output.manifest
+        write_json(staging / MANIFEST, manifest)
+    lines, metrics = [], {}
+    for method, output in built.items():
+        method_lines, method_metrics = method.report(output, splits, params.sparse, params.evaluate.limit)
+        lines += method_lines
+        metrics |= method_metrics
+    write_text(args.report, "\n".join(lines))
+    write_json(args.metrics, metrics)
+    logging.info("sparse sets %s", sorted(manifest["sets"]))
 
 
 if __name__ == "__main__":

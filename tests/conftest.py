@@ -56,9 +56,9 @@ def minilm_params(**overrides) -> TextModelParams:
 
 @pytest.fixture(scope="session")
 def minilm():
-    from animelab.encoders.text import TextEncoder
+    from animelab.encoders.registry import text_encoder
 
-    return TextEncoder(minilm_params())
+    return text_encoder(minilm_params())
 
 
 @pytest.fixture(scope="session")
@@ -145,7 +145,7 @@ def tiny_project(tmp_path_factory, repo_params) -> Path:
     params["drift"]["coherence"] |= {"knn_k": 5, "folds": 2, "min_label_count": 3, "max_pairs": 200, "min_anime": 20}
     params["drift"]["space"] |= {"n_neighbors": 10, "max_points": 50}
     params["evaluate"]["experiments"] = "experiments/tiny.yaml"
-    params["evaluate"]["tracking"]["uri"] = f"sqlite:///{project / 'mlflow.db'}"
+    params["tracking"]["uri"] = f"sqlite:///{project / 'mlflow.db'}"
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
     assert run(["dvc", "init", "--no-scm", "-q"], project).returncode == 0
     return project

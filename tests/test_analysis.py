@@ -9,9 +9,10 @@ from ranx import Run
 
 from animelab.errors import LabError
 from animelab.evaluation import analysis, scoring
-from animelab.evaluation.runs import load_gold, write_trec_run
+from animelab.evaluation.runs import write_trec_run
+from animelab.gold.splits import load_gold
 from animelab.evaluation.tracking import log_evaluation
-from animelab.evaluation.variants import write_per_query_csv
+from animelab.evaluation.runner import write_per_query_csv
 from animelab.params import TrackingParams
 
 METRICS = ["ndcg@10", "recall@10"]
@@ -81,7 +82,8 @@ def evaluated(tmp_path):
                {"id": "studio-2", "category": "studio", "split": "train", "text": "by Sunrise"}]
     vectors = {"facet-1": ["genre_vector"], "facet-2": ["genre_vector"], "studio-1": ["staff_vector"], "studio-2": []}
     (gold / "queries.jsonl").write_text(
-        "".join(json.dumps(q | {"exclude": [], "vectors": vectors[q["id"]]}) + "\n" for q in queries))
+        "".join(json.dumps(q | {"group": q["id"], "filters": {}, "exclude": [], "vectors": vectors[q["id"]]}) + "\n"
+                for q in queries))
     qrels = [("facet-1", "a", 2), ("facet-1", "b", 1), ("facet-1", "x", 0), ("facet-2", "c", 2), ("facet-2", "d", 2),
              ("studio-1", "e", 1), ("studio-2", "a", 2)]
     (gold / "qrels.trec").write_text("".join(f"{q} 0 {a} {g}\n" for q, a, g in qrels))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from animelab.errors import LabError
-from animelab.evaluation.variants import comparison_families
-from animelab.experiments import IndexOverrides, load_experiments
+from animelab.evaluation.runner import comparison_families
+from animelab.evaluation.experiments import IndexOverrides, load_experiments
 from tests.conftest import REPO
 
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from animelab.corpus.readers import FORMATS
-from animelab.encoders.text import ModelPathError, TextEncoder
+from animelab.encoders.registry import text_encoder
+from animelab.encoders.text import ModelPathError
 from animelab.finetune import probe
 from animelab.finetune.lora import AdapterModel, DevSet, TrainingData, info_nce, sup_con, train_adapter
 from animelab.finetune.pairs import (
@@ -34,9 +35,8 @@ def slice_gold(slice_entries):
                         hard_negatives_per_query=0, cross_lingual_min_synopsis_chars=10, similar_min_jaccard=0.6,
                         max_queries={}, min_test_queries=1)
     gold = build_gold(slice_entries, [], [], params, seed=3)
-    queries = [{"id": q.id, "text": q.text, "category": q.category, "split": q.split} for q in gold.queries]
     qrels = {q.id: dict(q.qrels) for q in gold.queries}
-    return queries, qrels, anime_split(slice_entries, SPLIT, seed=3)["splits"]
+    return gold.queries, qrels, anime_split(slice_entries, SPLIT, seed=3)["splits"]
 
 
 def finetune_params(**changes) -> FinetuneParams:
@@ -58,7 +58,7 @@ def test_training_pairs_and_batches_hold_only_train_anime_and_train_phrasings(sl
     pairs = train_pairs(slice_entries, slice_gold)
     assert {p.source for p in pairs} == {"query", "synopsis"}
     assert {splits[p.anime_id] for p in pairs} == {"train"}
-    held_out = {q["text"] for q in queries if q["split"] != "train"}
+    held_out = {q.text for q in queries if q.split != "train"}
     assert held_out and not held_out & {p.anchor for p in pairs}
     guard = LeakageGuard(splits, queries)
     for batch in batches(pairs, {p.anime_id: None for p in pairs}, 8, np.random.default_rng(0)):
@@ -72,7 +72,7 @@ def test_the_guard_refuses_a_batch_with_held_out_data(slice_gold, leak):
     train_anime = next(a for a, s in splits.items() if s == "train")
     test_anime = next(a for a, s in splits.items() if s == "test")
     dev_anime = next(a for a, s in splits.items() if s == "dev")
-    test_text = next(q["text"] for q in queries if q["split"] == "test")
+    test_text = next(q.text for q in queries if q.split == "test")
     batch = {
         "test_anime": Batch([Pair("a story", test_anime, "synopsis")], []),
         "dev_negative": Batch([Pair("a story", train_anime, "synopsis")], [dev_anime]),
@@ -112,7 +112,7 @@ def trained(slice_entries, slice_gold, tmp_path_factory):
     pairs = train_pairs(slice_entries, slice_gold)
     train_entries = [e for e in slice_entries if splits[e.id] == "train" and genre_text(e)]
     data = TrainingData({e.id: genre_text(e) for e in train_entries}, {e.id: labels(e) for e in train_entries})
-    model = AdapterModel(TextEncoder(minilm_params()), params.lora, seed=3)
+    model = AdapterModel(text_encoder(minilm_params()), params.lora, seed=3)
     before = model.lora_state()
     no_dev = DevSet([], [], [], [], {})
     result = train_adapter(model, lambda epoch: batches(pairs, {}, params.batch_size, np.random.default_rng(epoch)),
@@ -136,19 +136,19 @@ def test_one_epoch_changes_the_adapter_and_lowers_the_training_loss(trained):
 def test_adapter_round_trip_gives_identical_embeddings(trained):
     model, _, _, adapter = trained
     texts = ["a lighthearted comedy about a school club", "giant robots fight an alien invasion"]
-    first = TextEncoder(minilm_params(adapter=adapter)).encode_queries(texts).dense
-    second = TextEncoder(minilm_params(adapter=adapter)).encode_queries(texts).dense
+    first = text_encoder(minilm_params(adapter=adapter)).encode_queries(texts).dense
+    second = text_encoder(minilm_params(adapter=adapter)).encode_queries(texts).dense
     assert np.array_equal(first, second)
     # Merged into the weights for inference: the same function as the trained peft model.
     np.testing.assert_allclose(first, model.encode(texts, max_length=128), atol=1e-5)
-    base = TextEncoder(minilm_params()).encode_queries(texts).dense
+    base = text_encoder(minilm_params()).encode_queries(texts).dense
     assert not np.allclose(first, base, atol=1e-4)
-    assert TextEncoder(minilm_params(adapter=adapter)).name.startswith("sentence-transformers/all-MiniLM-L6-v2+lora:")
+    assert text_encoder(minilm_params(adapter=adapter)).name.startswith("sentence-transformers/all-MiniLM-L6-v2+lora:")
 
 
 def test_a_missing_adapter_names_the_param(tmp_path):
     with pytest.raises(ModelPathError, match="text_model.adapter"):
-        TextEncoder(minilm_params(adapter=tmp_path))
+        text_encoder(minilm_params(adapter=tmp_path))
 
 
 def test_knn_probe_and_paired_f1_test_on_separable_labels():
@@ -174,7 +174,7 @@ def test_the_adapter_path_works_for_bge_m3(tiny_bge_m3_dir, tmp_path):
     import torch
 
     params = minilm_params(kind="bge-m3", path=tiny_bge_m3_dir)
-    model = AdapterModel(TextEncoder(params), LoraParams(r=2, alpha=4, dropout=0.0, target_modules=["query", "value"]),
+    model = AdapterModel(text_encoder(params), LoraParams(r=2, alpha=4, dropout=0.0, target_modules=["query", "value"]),
                          seed=0)
     optimizer = torch.optim.Adam([p for p in model.model.parameters() if p.requires_grad], lr=0.05)
     texts = ["giant robots", "a quiet romance"]
@@ -183,7 +183,7 @@ def test_the_adapter_path_works_for_bge_m3(tiny_bge_m3_dir, tmp_path):
         optimizer.step()
         optimizer.zero_grad()
     model.save(tmp_path / "adapter")
-    tuned = TextEncoder(minilm_params(kind="bge-m3", path=tiny_bge_m3_dir, adapter=tmp_path / "adapter"))
+    tuned = text_encoder(minilm_params(kind="bge-m3", path=tiny_bge_m3_dir, adapter=tmp_path / "adapter"))
     np.testing.assert_allclose(tuned.encode_queries(texts).dense, model.encode(texts, 128), atol=1e-5)
     assert tuned.encode_queries(texts).sparse is not None
-    assert not np.allclose(TextEncoder(params).encode_queries(texts).dense, model.encode(texts, 128), atol=1e-4)
+    assert not np.allclose(text_encoder(params).encode_queries(texts).dense, model.encode(texts, 128), atol=1e-4)

@@ -7,7 +7,8 @@ import pytest
 from animelab.corpus.schema import AnimeEntry, BangumiEntry
 from animelab.errors import LabError
 from animelab.gold import generators
-from animelab.gold.build import anime_split, assign_splits, build_gold, manifest, validate, write_gold
+from animelab.gold.build import anime_split, assign_splits, build_gold, manifest, validate
+from animelab.gold.splits import read_gold, write_gold
 from animelab.gold.franchise import base_title, franchises
 from animelab.gold.predicates import CuratedQuery, Predicate, load_curated
 from animelab.params import GoldParams, SplitParams
@@ -121,7 +122,7 @@ def test_committed_curated_queries_load_and_name_real_anime(repo_params):
 
     queries = load_curated(REPO / repo_params.gold.curated)
     assert len(queries) >= 60
-    corpus = ingest(anime_sources(repo_params.data)).entries
+    corpus = ingest(anime_sources(repo_params.data.enriched, repo_params.data.mal_seasons)).entries
     ids = {entry.id for entry in corpus}
     for query in queries:
         assert set(query.ids) <= ids, query.id
@@ -160,6 +161,17 @@ def test_the_gold_set_is_byte_identical_for_the_same_inputs(tmp_path):
                                "anime_split.json"}
     qrels = outputs[0]["qrels.trec"].decode().splitlines()
     assert all(len(line.split()) == 4 and line.split()[3] in {"0", "1", "2"} for line in qrels)
+
+
+def test_gold_queries_read_back_as_they_were_written(tmp_path):
+    params = gold_params()
+    gold = build_gold(CORPUS, [], [], params, seed=5)
+    write_gold(tmp_path, gold.queries, manifest(gold, params, 5, {"corpus": "x"}),
+               anime_split(CORPUS, params.split, seed=5))
+    read = read_gold(tmp_path)
+    assert read.queries == gold.queries
+    assert read.judgements == {q.id: q.qrels | {a: 0 for a in q.hard_negatives} for q in gold.queries}
+    assert set(read.anime_splits) == {entry.id for entry in CORPUS}
 
 
 def test_anime_split_keeps_franchises_together_and_follows_the_fractions():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -11,8 +12,9 @@ from qdrant_client import QdrantClient
 from animelab.embeddings import embed_corpus, load_vector
 from animelab.fields import VECTORS_BY_NAME, vector_inputs
 from animelab.index.edge import EdgeIndex
+from animelab.errors import LabError
 from animelab.index.exact import ExactIndex, recall_at_k
-from animelab.index.payload import point_id
+from animelab.payload import point_id
 from animelab.index.points import IndexPoint, index_points
 from animelab.index.query import FilterSpec, SearchRequest, Tuning, VectorQuery
 from animelab.index.server import ServerIndex
@@ -144,6 +146,22 @@ def test_engine_exact_search_equals_numpy_brute_force(small_index):
         hits = index.search(SearchRequest((VectorQuery("title_vector", query.tolist()),), limit=10,
                                           tuning=Tuning(exact=True)))
         assert [hit.anime_id for hit in hits] == reference
+
+
+def test_the_exact_reference_is_a_search_index_for_plain_searches(small_index):
+    index, _, _, dense = small_index
+    exact = ExactIndex(dense, "cosine")
+    # title_vector: no two anime share a text, so the engine's top 10 has no tie at its edge.
+    for query in dense["title_vector"].dense[:10]:
+        request = SearchRequest((VectorQuery("title_vector", query.tolist()),), limit=10)
+        engine = index.search(replace(request, tuning=Tuning(exact=True)))
+        reference = exact.search(request)
+        assert [hit.anime_id for hit in reference] == [hit.anime_id for hit in engine]
+        assert np.allclose([hit.score for hit in reference], [hit.score for hit in engine], atol=1e-5)
+    assert exact.count() == index.count()
+    fused = SearchRequest(tuple(VectorQuery(name, dense[name].dense[0].tolist()) for name in ("title_vector", "genre_vector")))
+    with pytest.raises(LabError, match="exact_twin"):
+        exact.search(fused)
 
 
 def angle(degrees: float) -> list[float]:

@@ -54,7 +54,7 @@ def test_dvc_repro_runs_every_stage_then_does_nothing(tiny_project):
     assert "| feature_learned |" in (tiny_project / "reports/sparse.md").read_text()
     assert evaluation["baseline"]["recall_vs_exact@10"] == 1.0
     results = json.loads((tiny_project / "data/evaluate/results.json").read_text())
-    assert results["skipped"] == {"model-bge-m3": "evaluate.bge_m3_path is not set: no local BGE-M3 model to load"}
+    assert results["skipped"] == {"model-bge-m3": "evaluate.model_paths.bge-m3 is not set: no local bge-m3 model to load"}
     assert "vs_baseline" in results["variants"]["hnsw-m8"] and "vs_baseline" not in results["variants"]["baseline"]
     assert "vs_baseline" in results["variants"]["hybrid-bm25-dbsf"]
     run_lines = (tiny_project / "data/evaluate/runs/vectors-hint.trec").read_text().splitlines()

@@ -16,7 +16,7 @@ from animelab.params import CoherenceParams, DriftParams, ParamsError, SpacePara
 from animelab.quality import coherence, drift
 from animelab.quality.calibration import calibrate, inject_shift
 from animelab.quality.space import project_vector, space_html
-from animelab.evaluation.tracking import numeric_metrics
+from animelab.tracking import numeric_metrics
 from animelab.quality.tracking import log_drift_run, trend
 from tests.conftest import REPO
 

@@ -92,14 +92,14 @@ def test_pareto_front_keeps_only_undominated_variants():
 
 
 def test_the_held_out_view_judges_and_searches_test_anime_only():
-    from animelab.evaluation.runs import GoldSplit, build_requests
-    from animelab.experiments import SearchSettings
+    from animelab.evaluation.requests import build_requests
+    from animelab.gold.splits import GoldQuery, GoldSplit
+    from animelab.evaluation.experiments import SearchSettings
 
-    queries = [{"id": q, "text": q, "category": "facet", "vectors": ["genre_vector"], "exclude": []}
-               for q in ("q1", "q2")]
+    queries = [GoldQuery(q, q, "facet", q, {}, ["genre_vector"]) for q in ("q1", "q2")]
     qrels = Qrels({"q1": {"a": 2, "b": 1, "c": 0}, "q2": {"b": 2, "c": 1}})
     split = GoldSplit(queries, qrels, {"q1": {"c"}}, {"a": "test", "b": "train", "c": "test"})
-    held_out = split.held_out()
+    held_out = split.held_out("test")
     # q2 keeps its grade-1 test anime c; b (train) is gone from both queries.
     assert held_out.qrels.to_dict() == {"q1": {"a": 2, "c": 0}, "q2": {"c": 1}}
     assert held_out.restricted_to == {"a", "c"} and held_out.hard_negatives == {"q1": {"c"}}
@@ -108,4 +108,4 @@ def test_the_held_out_view_judges_and_searches_test_anime_only():
     assert request.filter.anime_id_any == ["a", "c"]
     assert build_requests(SearchSettings(vectors="hint"), split, encoded, ["genre_vector"], 10)[0].filter is None
     split.anime_splits["c"] = "train"
-    assert list(split.held_out().qrels.keys()) == ["q1"]
+    assert list(split.held_out("test").qrels.keys()) == ["q1"]

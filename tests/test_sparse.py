@@ -12,20 +12,22 @@ from scipy import sparse
 
 from animelab.corpus.schema import AnimeEntry, Award, Tag
 from animelab.embeddings import embed_corpus, load_manifest
-from animelab.encoders.text import TextEncoder
-from animelab.evaluation.runs import GoldSplit, build_requests
-from animelab.experiments import SearchSettings
-from animelab.index.build import SHARD, build_index, embedding_dims
+from animelab.encoders.registry import text_encoder
+from animelab.evaluation.requests import build_requests
+from animelab.gold.splits import GoldQuery, GoldSplit
+from animelab.evaluation.experiments import SearchSettings
+from animelab.index.build import build_index, embedding_dims, open_index
 from animelab.index.edge import EdgeIndex
 from animelab.index.points import IndexPoint, sparse_row
 from animelab.index.query import SearchRequest, SparseQuery, VectorQuery
 from animelab.index.spec import collection_spec
 from animelab.params import FEATURE_KINDS, Bm25Params, FeatureParams, LearnedParams, SparseVectorParams
 from animelab.sparse.bm25 import bm25_documents, bm25_queries, corpus_avg_len
-from animelab.sparse.build import encode_queries
+from animelab.sparse.registry import encode_queries
 from animelab.sparse.features import QueryMapper, corpus_features, idf_weights, kind_weights, weighted
 from animelab.sparse.learned import fit_kind_weights, training_pairs
-from animelab.sparse.vectors import LEXICAL, SparseVectors, lexical_vectors
+from animelab.sparse.lexical import LEXICAL, lexical_vectors
+from animelab.sparse.store import SparseVectors
 from tests.conftest import minilm_params
 
 FEATURES = FeatureParams(
@@ -119,8 +121,7 @@ def test_hybrid_fusion_order_is_the_one_constructed(tmp_path, index_params):
     sparse_order = sorted(feature, key=lambda n: -dict(zip(*feature[n]))[0])
     assert dense_order == ["a", "b", "c", "d"] and sparse_order == ["b", "c", "a"]
 
-    split = GoldSplit([{"id": "q", "text": "", "vectors": ["title_vector"], "exclude": [], "category": "facet"}],
-                      Qrels({"q": {"a": 1}}))
+    split = GoldSplit([GoldQuery("q", "", "facet", "q", {"a": 1}, ["title_vector"])], Qrels({"q": {"a": 1}}))
 
     def order(settings: SearchSettings) -> list[str]:
         request, = build_requests(settings, split, {"title_vector": {"q": query_dense}}, ["title_vector"], 4,
@@ -189,9 +190,10 @@ def test_bge_m3_lexical_weights_are_a_searchable_sparse_vector(tmp_path, repo_pa
     assert isinstance(lexical, SparseVectors) and lexical.ids == ["c:1", "c:2", "c:3"] and lexical.matrix.nnz > 0
     params = index_params.model_copy(update={"sparse_vectors": [SparseVectorParams(name=LEXICAL)]})
     spec = collection_spec(params, embedding_dims(load_manifest(tmp_path / "embeddings")))
-    build_index(params, spec, entries, tmp_path / "embeddings", tmp_path / "index")
-    index = EdgeIndex(tmp_path / "index" / SHARD)
-    lexical_weights = TextEncoder(text_model).encode_queries(["orchestra violin"]).sparse
+    build_index(params, spec, entries, tmp_path / "embeddings", tmp_path / "index",
+                {LEXICAL: (lexical.ids, lexical.matrix)})
+    index = open_index(params, tmp_path / "index")
+    lexical_weights = text_encoder(text_model).encode_queries(["orchestra violin"]).sparse
     queries = encode_queries(LEXICAL, ["orchestra violin"], None, None, lexical_weights)
     hits = index.search(SearchRequest((VectorQuery(LEXICAL, queries[0]),), limit=3))
     # The texts share no token, so only the anime with the query's own text has a non-zero score.

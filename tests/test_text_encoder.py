@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from animelab.encoders.text import ModelPathError, TextEncoder, pack_segments, resolve_model_path
+from animelab.encoders.registry import resolve_model_path, text_encoder
+from animelab.encoders.text import ModelPathError, pack_segments
 from tests.conftest import minilm_params
 
 
@@ -66,7 +67,7 @@ def test_missing_model_paths_name_the_path_and_the_param(tmp_path):
 
 
 def test_bge_m3_code_path_gives_dense_and_lexical_weights(tiny_bge_m3_dir):
-    encoder = TextEncoder(minilm_params(kind="bge-m3", path=tiny_bge_m3_dir, max_length=64))
+    encoder = text_encoder(minilm_params(kind="bge-m3", path=tiny_bge_m3_dir, max_length=64))
     texts = ["ninja village", "idol group concert tour", "time travel mystery"]
     encoded = encoder.encode_documents([[t] for t in texts], "truncate")
     assert encoder.has_sparse and encoder.dim == 32

@@ -9,7 +9,7 @@ from pathlib import Path
 from animelab.corpus.readers import read_corpus
 from animelab.errors import LabError, run_stage
 from animelab.fields import TEXT_VECTOR_NAMES, VECTORS, vector_inputs
-from animelab.index.query import FilterSpec, Tuning
+from animelab.index.query import RRF_K, FilterSpec
 from animelab.params import load_params
 
 FILTER_ALIASES = {"genre": "genres", "theme": "themes", "demographic": "demographics", "studio": "studios",
@@ -73,26 +73,31 @@ def vector_names(names: str, indexed: list[str]) -> list[str]:
 
 
 def search(args: argparse.Namespace) -> None:
-    from animelab.encoders.text import TextEncoder
+    from animelab.encoders.registry import text_encoder
+    from animelab.evaluation.experiments import SearchSettings
+    from animelab.evaluation.requests import search_request
     from animelab.index.build import open_index
-    from animelab.search import search_text
 
     params = load_params(args.params)
     vectors = vector_names(args.vectors, params.index.vectors)
     try:
-        tuning = Tuning(hnsw_ef=args.hnsw_ef, exact=args.exact, quantization_ignore=args.ignore_quantization,
-                        rescore=args.rescore, oversampling=args.oversampling)
+        settings = SearchSettings(vectors=vectors, fusion=args.fusion, rrf_k=args.rrf_k,
+                                  prefetch_limit=args.prefetch_limit, hnsw_ef=args.hnsw_ef, exact=args.exact,
+                                  quantization_ignore=args.ignore_quantization, rescore=args.rescore,
+                                  oversampling=args.oversampling)
     except ValueError as error:  # pydantic's ValidationError is one
         raise LabError(f"search options: {error.errors()[0]['msg']}") from error
-    weights = [float(w) for w in args.weights.split(",")] if args.weights else None
+    weights = tuple(float(w) for w in args.weights.split(",")) if args.weights else None
     if weights is not None and len(weights) != len(vectors):
         raise LabError(f"--weights: {len(weights)} weights for {len(vectors)} vectors {vectors}")
     filters = parse_filters(args.filter)
     index = open_index(params.index, args.index)
     try:
-        hits = search_text(index, TextEncoder(params.embed.text_model), args.query, vectors, limit=args.limit,
-                           prefetch_limit=args.prefetch_limit, fusion=args.fusion, rrf_k=args.rrf_k,
-                           weights=weights, filter=filters, tuning=tuning)
+        # One encoding serves every named vector: they share the model (and its query instruction).
+        query = text_encoder(params.embed.text_model).encode_queries([args.query]).dense[0].tolist()
+        request = search_request(settings, {name: query for name in vectors}, {}, args.limit, filters, weights,
+                                 with_payload=("anime_id", "title"))
+        hits = index.search(request)
     finally:
         index.close()
     for rank, hit in enumerate(hits, start=1):
@@ -115,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("query", help="free text, e.g. 'high school volleyball team'")
     query.add_argument("--vectors", default="title", help="comma-separated text vectors (title,genre,...) or 'all'")
     query.add_argument("--fusion", choices=["rrf", "dbsf"], default="rrf")
-    query.add_argument("--rrf-k", type=int, default=60)
+    query.add_argument("--rrf-k", type=int, default=RRF_K)
     query.add_argument("--weights", help="comma-separated weights, one per vector (weighted RRF)")
     query.add_argument("--filter", action="append", default=[],
                        help="genre=Sports,Drama | genre:all=Action,Comedy | studio=Madhouse | type=TV | "

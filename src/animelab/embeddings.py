@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from animelab.corpus.schema import AnimeEntry
 from animelab.encoders.image import ImageEncoder, cached_image
+from animelab.encoders.registry import text_encoder
 from animelab.encoders.text import TextEncoder
 from animelab.errors import LabError
 from animelab.fields import FIELD_MAPPER_VERSION, VECTORS_BY_NAME, vector_inputs
@@ -128,18 +129,18 @@ def embed_image_vector(
 def embed_corpus(entries: list[AnimeEntry], params: EmbedParams, out_dir: Path) -> dict[str, Any]:
     """Embed every requested vector and write the directory atomically; returns the manifest."""
     text_vectors = [name for name in params.vectors if VECTORS_BY_NAME[name].modality == "text"]
-    text_encoder = TextEncoder(params.text_model) if text_vectors else None
+    encoder = text_encoder(params.text_model) if text_vectors else None
     # Loaded on first use: with no cached images the image model is never needed.
     image_encoder = functools.cache(lambda: ImageEncoder(params.image_model))
     manifest: dict[str, Any] = {
         "field_mapper_version": FIELD_MAPPER_VERSION,
         "corpus_size": len(entries),
         "text_model": {
-            "name": text_encoder.name if text_encoder else None,
+            "name": encoder.name if encoder else None,
             "kind": params.text_model.kind,
             "max_length": params.text_model.max_length,
-            "dim": text_encoder.dim if text_encoder else None,
-            "sparse": bool(text_encoder and text_encoder.has_sparse),
+            "dim": encoder.dim if encoder else None,
+            "sparse": bool(encoder and encoder.has_sparse),
         },
         "image_model": {"name": params.image_model.name, "image_dir": str(params.image_model.image_dir)},
         "vectors": {},
@@ -148,7 +149,7 @@ def embed_corpus(entries: list[AnimeEntry], params: EmbedParams, out_dir: Path) 
         staging.mkdir()
         for name in tqdm(params.vectors, desc="embed vectors", unit="vector"):
             if name in text_vectors:
-                vectors, stats = embed_text_vector(entries, name, text_encoder)
+                vectors, stats = embed_text_vector(entries, name, encoder)
             else:
                 vectors, stats = embed_image_vector(entries, name, params.image_model.image_dir, image_encoder)
             if vectors is not None and vectors.ids:

@@ -13,9 +13,10 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from animelab.encoders.registry import TEXT_ENCODERS
 from animelab.errors import LabError
 from animelab.fields import VECTOR_NAMES, Priority
-from animelab.index.payload import PAYLOAD_FIELDS
+from animelab.payload import PAYLOAD_FIELDS
 
 
 GOLD_CATEGORIES = ("facet", "studio", "temporal", "known_item", "cross_lingual", "similar", "curated")
@@ -35,9 +36,22 @@ class IngestParams(Section):
     max_quarantined_share: float = Field(ge=0, le=1)
 
 
+def only(allowed: Iterable[str], what: str) -> AfterValidator:
+    """A validator refusing names (a name, list items or dict keys) outside ``allowed``, listing the known ones."""
+    known = list(allowed)
+
+    def check(values: Any) -> Any:
+        unknown = sorted({values} - set(known) if isinstance(values, str) else set(values) - set(known))
+        if unknown:
+            raise ValueError(f"unknown {what} {unknown}; known: {known}")
+        return values
+
+    return AfterValidator(check)
+
+
 class TextModelParams(Section):
-    kind: Literal["minilm", "bge-m3"]
-    path: Path | None = Field(default=None, description="local model directory; null = the installed MiniLM")
+    kind: Annotated[str, only(TEXT_ENCODERS, "text model kinds")]
+    path: Path | None = Field(default=None, description="local model directory; null = the kind's packaged model")
     max_length: int = Field(ge=16, le=8192)
     batch_size: int = Field(ge=1)
     query_instruction: str = ""
@@ -54,19 +68,6 @@ class ImageModelParams(Section):
     image_dir: Path | None = Field(default=None, description="local image cache; a file per URL named sha1(url)")
     batch_size: int = Field(ge=1)
     device: str = "cpu"
-
-
-def only(allowed: Iterable[str], what: str) -> AfterValidator:
-    """A validator refusing names (list items or dict keys) outside ``allowed``, listing the known ones."""
-    known = list(allowed)
-
-    def check(values: Any) -> Any:
-        unknown = sorted(set(values) - set(known))
-        if unknown:
-            raise ValueError(f"unknown {what} {unknown}; known: {known}")
-        return values
-
-    return AfterValidator(check)
 
 
 class EmbedParams(Section):
@@ -282,9 +283,9 @@ class EvaluateParams(Section):
     stat_test: Literal["student", "fisher"]
     alpha: float = Field(gt=0, lt=1)
     correction: Literal["holm", "bonferroni"]
-    bge_m3_path: Path | None = Field(default=None, description="local BGE-M3 directory; null skips model-bge-m3")
+    model_paths: Annotated[dict[str, Path | None], only(TEXT_ENCODERS, "text model kinds")] = Field(
+        default_factory=dict, description="local model directory per text model kind a variant names; null skips it")
     genre_ft: FinetunedModelParams | None = Field(default=None, description="the finetune_genre outputs; null skips genre_ft")
-    tracking: TrackingParams
 
     @model_validator(mode="after")
     def headline_is_measured(self) -> "EvaluateParams":
@@ -377,6 +378,7 @@ class DriftParams(Section):
 
 class Params(Section):
     seed: int
+    tracking: TrackingParams
     data: DataParams
     ingest: IngestParams
     embed: EmbedParams

@@ -15,7 +15,6 @@ from pydantic import BaseModel, ValidationError
 from animelab.corpus.readers import FORMATS, SourceRecord
 from animelab.corpus.schema import AnimeEntry
 from animelab.errors import LabError
-from animelab.params import DataParams
 
 log = logging.getLogger(__name__)
 
@@ -109,10 +108,10 @@ def ingest(sources: list[tuple[str, str, Path]]) -> IngestResult:
     return result
 
 
-def anime_sources(data: DataParams) -> list[tuple[str, str, Path]]:
+def anime_sources(enriched: Path, mal_seasons: Path) -> list[tuple[str, str, Path]]:
     """(name, format, path) of the anime sources. Enriched first: where it and the season file describe
     the same anime, the richer record wins."""
-    return [("enriched", "enriched", data.enriched), ("mal_seasons", "jikan", data.mal_seasons)]
+    return [("enriched", "enriched", enriched), ("mal_seasons", "jikan", mal_seasons)]
 
 
 def check_quarantine(result: IngestResult, max_share: float, what: str) -> None:

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from animelab.encoders.text import ModelPathError, mean_by_owner
-from animelab.params import ImageModelParams
+
+if TYPE_CHECKING:
+    from animelab.params import ImageModelParams
 
 
 def cached_image(image_dir: Path | None, url: str) -> Path | None:

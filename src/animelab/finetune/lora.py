@@ -19,7 +19,7 @@ from peft import LoraConfig, get_peft_model, get_peft_model_state_dict, set_peft
 from ranx import Qrels, Run, evaluate
 from tqdm import tqdm
 
-from animelab.encoders.text import POOLING, TextEncoder
+from animelab.encoders.text import FlagTextEncoder
 from animelab.finetune.pairs import Batch, LeakageGuard, Pair
 from animelab.params import FinetuneParams, LoraParams
 
@@ -29,13 +29,13 @@ MONITOR_BATCHES = 8
 class AdapterModel:
     """The base encoder's transformer with LoRA adapters, embedding with the base model's pooling."""
 
-    def __init__(self, encoder: TextEncoder, lora: LoraParams, seed: int):
+    def __init__(self, encoder: FlagTextEncoder, lora: LoraParams, seed: int):
         torch.manual_seed(seed)
         config = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
                             target_modules=list(lora.target_modules), bias="none")
         self.model = get_peft_model(encoder.transformer, config)
         self.tokenizer = encoder.tokenizer
-        self.pooling = POOLING[encoder.params.kind]
+        self.pooling = encoder.POOLING
         self.query_instruction = encoder.params.query_instruction
 
     def embed(self, texts: list[str], max_length: int) -> torch.Tensor:

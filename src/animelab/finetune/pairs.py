@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from animelab.corpus.schema import AnimeEntry
 from animelab.errors import LabError
 from animelab.fields import VECTORS_BY_NAME, vector_inputs
+from animelab.gold.splits import GoldQuery
 
 TRAIN = "train"
 
@@ -53,16 +53,16 @@ def seeded_key(seed: int, *parts: str) -> str:
     return hashlib.sha256(":".join([str(seed), *parts]).encode()).hexdigest()
 
 
-def query_pairs(queries: list[dict[str, Any]], qrels: dict[str, dict[str, int]], anime_splits: dict[str, str],
+def query_pairs(queries: list[GoldQuery], qrels: dict[str, dict[str, int]], anime_splits: dict[str, str],
                 categories: list[str], per_query: int, split: str, seed: int) -> list[Pair]:
     """(query phrasing, genre text of a grade-2 anime) for queries and anime of ``split``."""
     pairs = []
     for query in queries:
-        if query["split"] != split or query["category"] not in categories:
+        if query.split != split or query.category not in categories:
             continue
-        relevant = [a for a, grade in qrels.get(query["id"], {}).items() if grade == 2 and anime_splits.get(a) == split]
-        relevant.sort(key=lambda anime: seeded_key(seed, query["id"], anime))
-        pairs += [Pair(query["text"], anime, "query") for anime in relevant[:per_query]]
+        relevant = [a for a, grade in qrels.get(query.id, {}).items() if grade == 2 and anime_splits.get(a) == split]
+        relevant.sort(key=lambda anime: seeded_key(seed, query.id, anime))
+        pairs += [Pair(query.text, anime, "query") for anime in relevant[:per_query]]
     return pairs
 
 
@@ -75,9 +75,9 @@ def synopsis_pairs(entries: list[AnimeEntry], anime_splits: dict[str, str], spli
 class LeakageGuard:
     """Refuses any batch holding a non-train anime (as positive or negative) or a held-out query text."""
 
-    def __init__(self, anime_splits: dict[str, str], queries: list[dict[str, Any]]):
+    def __init__(self, anime_splits: dict[str, str], queries: list[GoldQuery]):
         self.train_anime = {anime for anime, split in anime_splits.items() if split == TRAIN}
-        self.held_out_texts = {normalise(q["text"]) for q in queries if q["split"] != TRAIN}
+        self.held_out_texts = {normalise(q.text) for q in queries if q.split != TRAIN}
         self.checked = 0
 
     def check(self, batch: Batch) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from animelab.evaluation.tracking import numeric_metrics, tracked_run
+from animelab.tracking import numeric_metrics, tracked_run
 from animelab.params import TrackingParams
 
 

@@ -14,12 +14,9 @@ from animelab.corpus.schema import AnimeEntry, BangumiEntry
 from animelab.errors import LabError
 from animelab.gold import generators
 from animelab.gold.franchise import franchise_groups
-from animelab.gold.generators import GoldQuery
 from animelab.gold.predicates import CuratedQuery
-from animelab.io import write_json, write_jsonl, write_text
+from animelab.gold.splits import SPLITS, GoldQuery
 from animelab.params import GOLD_CATEGORIES, GoldParams, SplitParams
-
-SPLITS = ("train", "dev", "test")
 
 
 def generate(entries: list[AnimeEntry], bangumi: list[BangumiEntry], curated: list[CuratedQuery],
@@ -159,23 +156,3 @@ def anime_split(entries: list[AnimeEntry], split: SplitParams, seed: int) -> dic
     counts = Counter(assigned.values())
     return {"grouping": "franchise", "seed": seed, "counts": {name: counts[name] for name in SPLITS},
             "splits": dict(sorted(assigned.items()))}
-
-
-def write_gold(out_dir: Path, queries: list[GoldQuery], gold_manifest: dict[str, Any],
-               anime_splits: dict[str, Any]) -> None:
-    out_dir = Path(out_dir)
-    write_jsonl(out_dir / "queries.jsonl", [
-        {"id": q.id, "text": q.text, "category": q.category, "split": q.split, "group": q.group,
-         "vectors": q.vectors, "filters": q.filters, "exclude": q.exclude} for q in queries
-    ])
-    lines = []
-    for q in queries:
-        judged = sorted(q.qrels.items(), key=lambda item: (-item[1], item[0]))
-        judged += [(anime, 0) for anime in q.hard_negatives]
-        lines += [f"{q.id} 0 {anime} {grade}" for anime, grade in judged]
-    write_text(out_dir / "qrels.trec", "\n".join(lines) + "\n")
-    write_jsonl(out_dir / "hard_negatives.jsonl", [
-        {"query_id": q.id, "anime_ids": q.hard_negatives} for q in queries if q.hard_negatives
-    ])
-    write_json(out_dir / "manifest.json", gold_manifest)
-    write_json(out_dir / "anime_split.json", anime_splits)

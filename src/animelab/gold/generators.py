@@ -10,13 +10,14 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from itertools import combinations
 from typing import Any
 
 from animelab.corpus.schema import AnimeEntry, BangumiEntry
 from animelab.gold.franchise import base_title, franchises
 from animelab.gold.predicates import CuratedQuery
+from animelab.gold.splits import GoldQuery
 
 AUDIENCE = {"Shounen": "teenage boys", "Shoujo": "teenage girls", "Seinen": "adult men", "Josei": "adult women",
             "Kids": "children"}
@@ -59,20 +60,6 @@ FACET_TEMPLATES = {
                                 "a {d} {g} series featuring {t}"],
     "genre+genre": ["{g} {g2} anime", "anime that is both {g} and {g2}", "a {g} series with {g2} elements"],
 }
-
-
-@dataclass
-class GoldQuery:
-    id: str
-    text: str
-    category: str
-    group: str
-    qrels: dict[str, int]
-    vectors: list[str]
-    filters: dict[str, Any] = field(default_factory=dict)
-    exclude: list[str] = field(default_factory=list)
-    hard_negatives: list[str] = field(default_factory=list)
-    split: str = ""
 
 
 def query_id(category: str, text: str) -> str:

@@ -8,8 +8,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 
 from animelab.corpus.schema import AnimeEntry
-from animelab.gold.build import SPLITS
-from animelab.gold.generators import GoldQuery
+from animelab.gold.splits import SPLITS, GoldQuery
 from animelab.io import write_text
 from animelab.params import GOLD_CATEGORIES
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from scipy import sparse
+
 from animelab.corpus.schema import AnimeEntry
 from animelab.embeddings import load_manifest, load_vector
 from animelab.errors import LabError
@@ -14,7 +16,6 @@ from animelab.index.server import ServerIndex, connect
 from animelab.index.spec import CollectionSpec, collection_spec
 from animelab.io import write_json
 from animelab.params import IndexParams
-from animelab.sparse.vectors import sparse_set
 
 SHARD = "shard"
 SERVER_MARKER = "server.json"
@@ -30,14 +31,15 @@ def spec_for(params: IndexParams, embeddings_dir: Path, text_model: str | None =
 
 
 def build_index(params: IndexParams, spec: CollectionSpec, entries: list[AnimeEntry], embeddings_dir: Path,
-                out_dir: Path, sparse_dir: Path | None = None) -> BuildReport:
+                out_dir: Path, sparse_sets: dict[str, tuple[list[str], sparse.csr_matrix]] | None = None) -> BuildReport:
     """Build the collection; ``out_dir`` gets the shard (edge) or a marker naming the server collection.
 
-    Sparse vectors the spec lists come from the sparse stage's ``sparse_dir`` (the BGE-M3 lexical
-    set from the embeddings)."""
+    ``sparse_sets``: (anime ids, CSR rows) of every sparse vector the spec lists, loaded by the caller."""
+    missing = sorted({vector.name for vector in spec.sparse} - set(sparse_sets or {}))
+    if missing:
+        raise LabError(f"sparse vectors {missing} of the collection spec were not given to the build")
     dense = {name: load_vector(embeddings_dir, name) for name in spec.dense_names}
-    sparse_sets = {vector.name: sparse_set(vector.name, sparse_dir, embeddings_dir) for vector in spec.sparse}
-    points = index_points(entries, dense, {name: (s.ids, s.matrix) for name, s in sparse_sets.items()})
+    points = index_points(entries, dense, sparse_sets)
     if params.backend == "edge":
         report = EdgeIndex.build(out_dir / SHARD, spec, points, params.batch_size, params.indexing_threads,
                                  params.segments)

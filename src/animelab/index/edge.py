@@ -12,7 +12,7 @@ import qdrant_edge as qe
 from tqdm import tqdm
 
 from animelab.index.backend import BuildReport, CollectionDescription, directory_bytes
-from animelab.index.payload import point_id
+from animelab.payload import point_id
 from animelab.index.points import IndexPoint
 from animelab.index.query import Condition, Hit, SearchRequest, SparseQuery, Tuning, fetch_limit, must_clauses, ranked
 from animelab.index.spec import CollectionSpec, DenseVectorSpec

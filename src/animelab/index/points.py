@@ -10,7 +10,7 @@ from scipy import sparse
 
 from animelab.corpus.schema import AnimeEntry
 from animelab.embeddings import VectorEmbeddings
-from animelab.index.payload import payload_for
+from animelab.payload import payload_for
 from animelab.index.query import SparseQuery
 
 

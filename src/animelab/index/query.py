@@ -7,6 +7,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+# Qdrant's RRF constant as the design uses it: sum 1 / (k + rank), ranks from 0.
+RRF_K = 60
+
 
 @dataclass(frozen=True)
 class SparseQuery:
@@ -108,7 +111,7 @@ class SearchRequest:
     queries: tuple[VectorQuery, ...]
     limit: int = 10
     fusion: Literal["rrf", "dbsf"] = "rrf"
-    rrf_k: int = 60
+    rrf_k: int = RRF_K
     weights: tuple[float, ...] | None = None
     filter: FilterSpec | None = None
     tuning: Tuning = field(default_factory=Tuning)

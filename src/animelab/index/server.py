@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from animelab.index.backend import BuildReport, CollectionDescription
 from animelab.index.edge import normalise_quantization
-from animelab.index.payload import point_id
+from animelab.payload import point_id
 from animelab.index.points import IndexPoint
 from animelab.index.query import Condition, Hit, SearchRequest, SparseQuery, Tuning, fetch_limit, must_clauses, ranked
 from animelab.index.spec import CollectionSpec, DenseVectorSpec

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from animelab.evaluation.tracking import tracked_run
+from animelab.tracking import tracked_run
 from animelab.params import TrackingParams
 
 STAGE_TAG = ("stage", "drift")

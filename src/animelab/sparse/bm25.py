@@ -16,14 +16,21 @@ unless set: lengths are read from the same model with ``b = 0``, whose value
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 import qdrant_edge as qe
 from scipy import sparse
 
 from animelab.corpus.schema import AnimeEntry
+from animelab.gold.splits import GoldSplit
 from animelab.index.query import SparseQuery
-from animelab.params import Bm25Params
-from animelab.sparse.vectors import BM25, SparseVectors
+from animelab.params import Bm25Params, SparseParams
+from animelab.sparse.method import BuiltSets, SparseMethod
+from animelab.sparse.store import SparseVectors, load_sparse_manifest
+
+BM25 = "bm25"
 
 TOKENIZERS = {"word": qe.TokenizerType.Word, "multilingual": qe.TokenizerType.Multilingual}
 COLUMNS = 2**32  # Qdrant's token ids are unsigned 32-bit hashes
@@ -68,3 +75,22 @@ def bm25_documents(entries: list[AnimeEntry], params: Bm25Params) -> tuple[Spars
 def bm25_queries(texts: list[str], params: Bm25Params, avg_len: float) -> list[SparseQuery]:
     model = bm25_model(params, avg_len)
     return [SparseQuery(list(vector.indices), list(vector.values)) for vector in map(model.embed_query, texts)]
+
+
+class Bm25Method(SparseMethod):
+    sets = (BM25,)
+    modifier = "idf"  # the collection supplies the IDF at search time
+
+    def build(self, entries: list[AnimeEntry], params: SparseParams, train: GoldSplit, seed: int) -> BuiltSets:
+        vectors, avg_len = bm25_documents(entries, params.bm25)
+        return BuiltSets({BM25: vectors}, {BM25: {"kind": "bm25", "avg_len": avg_len,
+                                                  "params": params.bm25.model_dump(mode="json")}}, state=avg_len)
+
+    def queries(self, name: str, texts: list[str], sparse_dir: Path | None, params: SparseParams,
+                lexical: sparse.csr_matrix | None) -> list[SparseQuery]:
+        return bm25_queries(texts, params.bm25, load_sparse_manifest(sparse_dir)["sets"][BM25]["avg_len"])
+
+    def report(self, built: BuiltSets, splits: dict[str, GoldSplit], params: SparseParams,
+               limit: int) -> tuple[list[str], dict[str, Any]]:
+        return ["", f"BM25: average document length {built.state:.1f} tokens (title, titles, synonyms, synopsis).",
+                ""], {}

@@ -29,6 +29,7 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 from scipy import sparse
@@ -37,6 +38,7 @@ from animelab.corpus.schema import AnimeEntry
 from animelab.gold.franchise import franchise_groups
 from animelab.index.query import SparseQuery
 from animelab.params import FEATURE_KINDS, FeatureParams
+from animelab.sparse.store import SparseVectors
 
 AWARD_GENRE = "Award Winning"
 DECADE_PARTS = {"early": (0, 3), "mid": (4, 6), "late": (7, 9)}
@@ -125,6 +127,14 @@ class FeatureSpace:
         """Columns x kinds 0/1: summing a row's features per kind is a product with this."""
         return sparse.csr_matrix((np.ones(len(self.keys), dtype=np.float32), (np.arange(len(self.keys)), self.kinds)),
                                  shape=(len(self.keys), len(FEATURE_KINDS)))
+
+
+@dataclass
+class FeatureModel:
+    space: FeatureSpace
+    sets: dict[str, SparseVectors]
+    learned_weights: dict[str, float]
+    training: dict[str, Any]
 
 
 def corpus_features(entries: list[AnimeEntry], params: FeatureParams) -> tuple[FeatureSpace, list[list[str]]]:

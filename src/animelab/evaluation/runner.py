@@ -6,136 +6,44 @@ import dataclasses
 import hashlib
 import json
 import logging
-import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from scipy import sparse
 from tqdm import tqdm
 
-from animelab.bench import latency_summary, measure
 from animelab.corpus.schema import AnimeEntry
-from animelab.embeddings import MANIFEST, embed_corpus, load_manifest
-from animelab.encoders.text import EncodedTexts, TextEncoder
 from animelab.evaluation import scoring
-from animelab.evaluation.runs import GoldSplit, build_requests, execute, write_trec_run
-from animelab.experiments import Experiments, Variant
-from animelab.index.backend import BuildReport
-from animelab.index.build import SHARD, build_index, embedding_dims
-from animelab.index.edge import EdgeIndex
+from animelab.evaluation.experiments import Experiments, Variant
+from animelab.evaluation.models import ModelContext, ModelSource, model_source, prepare_model
+from animelab.evaluation.requests import build_requests
+from animelab.evaluation.runs import execute, write_trec_run
+from animelab.evaluation.timing import latency_summary, measure
+from animelab.encoders.text import EncodedTexts
+from animelab.gold.splits import GoldSplit
+from animelab.index.backend import BuildReport, SearchIndex
+from animelab.index.build import build_index, open_index
 from animelab.index.query import SparseQuery, exact_twin
 from animelab.index.spec import collection_spec
 from animelab.io import atomic_path, write_csv, write_json
-from animelab.params import Params, TextModelParams
-from animelab.sparse.build import encode_queries
-from animelab.sparse.vectors import content_key
+from animelab.params import IndexParams, Params, TextModelParams
+from animelab.sparse.registry import encode_queries, load_set, sets_key
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class ModelContext:
-    """A text model with its corpus embeddings and the gold queries encoded by it, per dense vector."""
+@dataclasses.dataclass(frozen=True)
+class VariantIndex:
+    params: IndexParams
+    directory: Path
+    build: BuildReport
+    dense_names: list[str]
 
-    name: str
-    embeddings_dir: Path
-    manifest_hash: str
-    dims: dict[str, int | None]
-    query_vectors: dict[str, dict[str, list[float]]]
-    query_lexical: sparse.csr_matrix | None  # BGE-M3's lexical weights of the queries, one row per query
-
-
-@dataclass(frozen=True)
-class ModelSource:
-    """Where a variant's vectors come from: ``model`` for every vector, or, for a tuned model, for
-    ``tuned_vectors`` only (embedded by its stage into ``tuned_embeddings``; the rest stay the base model's)."""
-
-    model: TextModelParams
-    tuned_vectors: tuple[str, ...] = ()
-    tuned_embeddings: Path | None = None
-
-
-def model_source(params: Params, variant: Variant) -> ModelSource | str:
-    """The variant's model, or why it cannot run here."""
-    if variant.model == "default":
-        return ModelSource(params.embed.text_model)
-    if variant.model == "genre_ft":
-        if params.evaluate.genre_ft is None:
-            return "evaluate.genre_ft is not set: no fine-tuned adapter to load"
-        tuned = params.embed.text_model.model_copy(update={"adapter": params.evaluate.genre_ft.adapter})
-        return ModelSource(tuned, tuple(params.finetune.vectors), params.evaluate.genre_ft.embeddings)
-    if params.evaluate.bge_m3_path is None:
-        return "evaluate.bge_m3_path is not set: no local BGE-M3 model to load"
-    return ModelSource(params.embed.text_model.model_copy(update={"kind": "bge-m3", "path": params.evaluate.bge_m3_path}))
-
-
-def manifest_digest(manifest: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()[:12]
-
-
-def composed_embeddings(base_dir: Path, tuned_dir: Path, cache_dir: Path) -> Path:
-    """One embeddings directory holding the tuned model's vectors and the base model's others."""
-    base, tuned = load_manifest(base_dir), load_manifest(tuned_dir)
-    directory = cache_dir / f"embeddings-composed-{manifest_digest({'base': base, 'tuned': tuned})}"
-    if not directory.exists():
-        with atomic_path(directory) as staging:
-            staging.mkdir()
-            for name in base["vectors"]:
-                source = tuned_dir if name in tuned["vectors"] else base_dir
-                if (source / f"{name}.npz").is_file():
-                    shutil.copyfile(source / f"{name}.npz", staging / f"{name}.npz")
-            manifest = base | {"text_model": tuned["text_model"], "vectors": base["vectors"] | tuned["vectors"],
-                               "composed": {"tuned": sorted(tuned["vectors"]), "base_model": base["text_model"]["name"]}}
-            write_json(staging / MANIFEST, manifest)
-    return directory
-
-
-def encoded_queries(model: TextModelParams, split: GoldSplit, encoded: dict[TextModelParams, EncodedTexts]
-                    ) -> EncodedTexts:
-    """The split's queries encoded by ``model``: each model is loaded and run once per evaluation."""
-    if model not in encoded:
-        encoded[model] = TextEncoder(model).encode_queries([q["text"] for q in split.queries])
-    return encoded[model]
-
-
-def by_query(split: GoldSplit, rows: np.ndarray) -> dict[str, list[float]]:
-    return {q["id"]: row.tolist() for q, row in zip(split.queries, rows, strict=True)}
-
-
-def prepare_model(params: Params, source: ModelSource, default_embeddings: Path, entries: list[AnimeEntry],
-                  split: GoldSplit, cache_dir: Path, encoded: dict[TextModelParams, EncodedTexts]) -> ModelContext:
-    """Embeddings for the model (the embed stage's for the default one) and the encoded queries."""
-    model = source.model
-    if source.tuned_embeddings is not None:
-        embeddings_dir = composed_embeddings(default_embeddings, source.tuned_embeddings, cache_dir)
-    elif model == params.embed.text_model:
-        embeddings_dir = default_embeddings
-    else:
-        key = hashlib.sha256(model.model_dump_json().encode()).hexdigest()[:12]
-        embeddings_dir = cache_dir / f"embeddings-{model.kind}-{key}"
-        if not embeddings_dir.exists():
-            vectors = [name for name in params.index.vectors if name in params.embed.vectors]
-            embed_corpus(entries, params.embed.model_copy(update={"text_model": model, "vectors": vectors}),
-                         embeddings_dir)
-    manifest = load_manifest(embeddings_dir)
-    own = encoded_queries(model, split, encoded)
-    base = by_query(split, encoded_queries(params.embed.text_model, split, encoded).dense)
-    tuned = by_query(split, own.dense)
-    return ModelContext(
-        name=manifest["text_model"]["name"],
-        embeddings_dir=embeddings_dir,
-        manifest_hash=manifest_digest(manifest),
-        dims=embedding_dims(manifest),
-        query_vectors={name: tuned if not source.tuned_vectors or name in source.tuned_vectors else base
-                       for name in params.index.vectors},
-        query_lexical=own.sparse,
-    )
+    def open(self) -> SearchIndex:
+        return open_index(self.params, self.directory)
 
 
 def variant_index(params: Params, variant: Variant, model: ModelContext, entries: list[AnimeEntry],
-                  cache_dir: Path, sparse_dir: Path | None = None) -> tuple[Path, BuildReport, list[str]]:
+                  cache_dir: Path, sparse_dir: Path | None = None) -> VariantIndex:
     """Build the variant's collection, or reuse the one built from the same spec and embeddings.
 
     Variants are always built on the embedded engine (Qdrant Edge): one shard per spec, cached
@@ -145,15 +53,17 @@ def variant_index(params: Params, variant: Variant, model: ModelContext, entries
     spec = collection_spec(index_params, model.dims)
     contents = f"{spec.key()}:{model.manifest_hash}"
     if spec.sparse:  # a re-run sparse stage changes the vectors, not the spec
-        contents += f":{content_key([vector.name for vector in spec.sparse], sparse_dir)}"
+        contents += f":{sets_key([vector.name for vector in spec.sparse], sparse_dir)}"
     key = hashlib.sha256(contents.encode()).hexdigest()[:16]
     directory = cache_dir / "indexes" / key
     if not (directory / "build.json").is_file():
         with atomic_path(directory) as staging:
-            report = build_index(index_params, spec, entries, model.embeddings_dir, staging, sparse_dir)
+            sets = {vector.name: load_set(vector.name, sparse_dir, model.embeddings_dir) for vector in spec.sparse}
+            report = build_index(index_params, spec, entries, model.embeddings_dir, staging,
+                                 {name: (vectors.ids, vectors.matrix) for name, vectors in sets.items()})
             write_json(staging / "build.json", dataclasses.asdict(report))
     report = BuildReport(**json.loads((directory / "build.json").read_text(encoding="utf-8")))
-    return directory / SHARD, report, spec.dense_names
+    return VariantIndex(index_params, directory, report, spec.dense_names)
 
 
 def evaluate_variant(params: Params, variant: Variant, model: ModelContext, split: GoldSplit,
@@ -162,10 +72,11 @@ def evaluate_variant(params: Params, variant: Variant, model: ModelContext, spli
                      ) -> tuple[dict[str, Any], Any, scoring.PerQuery]:
     """Run one variant; returns its result record, its ranx Run and its per-query metric values."""
     settings = params.evaluate
-    shard, build, indexed = variant_index(params, variant, model, entries, cache_dir, sparse_dir)
+    built = variant_index(params, variant, model, entries, cache_dir, sparse_dir)
+    indexed, build = built.dense_names, built.build
     requests = build_requests(variant.search, split, model.query_vectors, indexed, settings.limit, sparse_queries)
     with measure() as resources:
-        index = EdgeIndex(shard)
+        index = built.open()
         for request in requests[:50]:  # warm-up: page the index in before timing
             index.search(request)
         run, seconds = execute(index, split, requests, settings.limit, variant.name)
@@ -173,7 +84,7 @@ def evaluate_variant(params: Params, variant: Variant, model: ModelContext, spli
         if not variant.search.exact:
             exact_run, _ = execute(index, split, [exact_twin(r) for r in requests], settings.limit, "exact")
         index.close()
-    query_ids = [q["id"] for q in split.queries]
+    query_ids = [q.id for q in split.queries]
     values = scoring.per_query(split.qrels, run, settings.metrics)
     record = {
         "name": variant.name,
@@ -203,7 +114,7 @@ def evaluate_all(params: Params, experiments: Experiments, split: GoldSplit, ent
     sparse_queries: dict[str, dict[str, SparseQuery]] = {}
     records, values = {}, {}
     skipped = {}
-    views = {False: split, True: split.held_out()}
+    views = {False: split, True: split.held_out(params.evaluate.split)}
     for variant in tqdm(experiments.all(), desc="variants", unit="variant"):
         source = model_source(params, variant)
         if isinstance(source, str):
@@ -212,9 +123,9 @@ def evaluate_all(params: Params, experiments: Experiments, split: GoldSplit, ent
         if source not in models:
             models[source] = prepare_model(params, source, embeddings_dir, entries, split, cache_dir, encoded)
         for name in set(variant.search.sparse) - set(sparse_queries):
-            vectors = encode_queries(name, [q["text"] for q in split.queries], sparse_dir, params.sparse,
+            vectors = encode_queries(name, [q.text for q in split.queries], sparse_dir, params.sparse,
                                      models[source].query_lexical)
-            sparse_queries[name] = {q["id"]: vector for q, vector in zip(split.queries, vectors, strict=True)}
+            sparse_queries[name] = {q.id: vector for q, vector in zip(split.queries, vectors, strict=True)}
         view = views[variant.holdout]
         record, run, values[variant.name] = evaluate_variant(params, variant, models[source], view, entries, cache_dir,
                                                              sparse_dir, sparse_queries)

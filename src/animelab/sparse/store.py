@@ -8,8 +8,8 @@ Layout of a sparse directory (``data/sparse/``)::
     vocabulary.json    the feature key of every column of the feature sets
 
 BM25 columns are Qdrant's token hashes (up to 2**32), so those matrices are very wide and
-have no vocabulary. The BGE-M3 lexical set is not stored here: it is the title_vector's lexical
-weights from the BGE-M3 embeddings directory.
+have no vocabulary. Sets from a text model's lexical head (BGE-M3) are not stored here: they
+come from its embeddings directory (``lexical.py``).
 """
 
 from __future__ import annotations
@@ -23,17 +23,10 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from animelab.embeddings import csr_arrays, csr_from_arrays, load_vector
+from animelab.embeddings import csr_arrays, csr_from_arrays
 from animelab.errors import LabError
 
 MANIFEST = "manifest.json"
-VOCABULARY = "vocabulary.json"
-FEATURE_SETS = ("feature_static", "feature_idf", "feature_learned")
-BM25 = "bm25"
-LEXICAL = "bge_m3_lexical"
-LEXICAL_SOURCE = "title_vector"  # BGE-M3 lexical weights of the title + synopsis text
-SET_NAMES = (*FEATURE_SETS, BM25, LEXICAL)
-MODIFIERS = {**{name: "none" for name in FEATURE_SETS}, BM25: "idf", LEXICAL: "none"}
 
 
 class SparseSetError(LabError):
@@ -73,25 +66,9 @@ def load_sparse_manifest(directory: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def lexical_vectors(embeddings_dir: Path) -> SparseVectors:
-    """The BGE-M3 lexical weights saved by the embed stage, as a sparse vector set."""
-    vectors = load_vector(embeddings_dir, LEXICAL_SOURCE)
-    if vectors.sparse is None:
-        raise SparseSetError(f"{embeddings_dir}: {LEXICAL_SOURCE} has no lexical weights (not a BGE-M3 model)")
-    return SparseVectors(LEXICAL, vectors.ids, vectors.sparse.tocsr())
-
-
-def sparse_set(name: str, sparse_dir: Path | None, embeddings_dir: Path) -> SparseVectors:
-    """A set by name: the lexical set from the embeddings, any other from the sparse stage's directory."""
-    if name == LEXICAL:
-        return lexical_vectors(embeddings_dir)
-    if sparse_dir is None:
-        raise SparseSetError(f"sparse vector set {name!r} needs the sparse stage's output directory")
-    return load_sparse(sparse_dir, name)
-
-
-def content_key(names: list[str], sparse_dir: Path | None) -> str:
-    """What the sets' contents hash to: changes whenever the sparse stage rewrites one of them."""
-    hashes = load_sparse_manifest(sparse_dir)["sets"] if sparse_dir and set(names) - {LEXICAL} else {}
+def content_key(names: list[str], sparse_dir: Path | None, stored: list[str]) -> str:
+    """What the sets' contents hash to: changes whenever the sparse stage rewrites one of them.
+    ``stored``: those of ``names`` that the sparse stage writes (the others hash to null)."""
+    hashes = load_sparse_manifest(sparse_dir)["sets"] if sparse_dir and stored else {}
     return hashlib.sha256(json.dumps({name: hashes.get(name, {}).get("sha256") for name in sorted(names)},
                                      sort_keys=True).encode()).hexdigest()[:16]

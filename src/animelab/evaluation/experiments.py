@@ -12,13 +12,15 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from animelab.encoders.registry import TEXT_ENCODERS
 from animelab.errors import LabError
 from animelab.fields import TEXT_VECTOR_NAMES, VECTORS_BY_NAME
-from animelab.index.query import Tuning
+from animelab.index.query import RRF_K, Tuning
 from animelab.params import IndexParams, QuantizationParams, SparseVectorParams, only
-from animelab.sparse.vectors import LEXICAL, MODIFIERS, SET_NAMES
+from animelab.sparse.registry import METHOD_OF, MODIFIERS, SET_NAMES
 
 PRIORITY_WEIGHTS = {"high": 3.0, "medium": 2.0, "low": 1.0}
+MODELS = ("default", "genre_ft", *TEXT_ENCODERS)
 
 
 class Strict(BaseModel):
@@ -44,8 +46,8 @@ class IndexOverrides(Strict):
         return params.model_copy(update={"priorities": priorities})
 
 
-class SearchSettings(Strict):
-    """How a variant turns a gold query into a search request.
+class SearchSettings(Tuning):
+    """How a variant turns a gold query into a search request (the search-time ``Tuning`` knobs included).
 
     ``vectors``: ``all`` (every indexed text vector), ``hint`` (the query's own target vectors
     from the gold set), or a list. ``weights``: ``priority`` (high 3, medium 2, low 1) for
@@ -56,14 +58,9 @@ class SearchSettings(Strict):
 
     vectors: Literal["all", "hint"] | list[str] = "all"
     fusion: Literal["rrf", "dbsf"] = "rrf"
-    rrf_k: int = Field(default=60, ge=1)
+    rrf_k: int = Field(default=RRF_K, ge=1)
     weights: Literal["priority"] | None = None
     prefetch_limit: int = Field(default=100, ge=1)
-    hnsw_ef: int | None = Field(default=None, ge=1)
-    exact: bool = False
-    quantization_ignore: bool = False
-    rescore: bool | None = None
-    oversampling: float | None = Field(default=None, ge=1.0)
     sparse: Annotated[list[str], only(SET_NAMES, "sparse vector sets")] = []
     dense: bool = True
     sparse_weight: float | None = Field(default=None, gt=0)
@@ -87,8 +84,7 @@ class SearchSettings(Strict):
 
     @property
     def tuning(self) -> Tuning:
-        return Tuning(hnsw_ef=self.hnsw_ef, exact=self.exact, quantization_ignore=self.quantization_ignore,
-                      rescore=self.rescore, oversampling=self.oversampling)
+        return Tuning(**{name: getattr(self, name) for name in Tuning.model_fields})
 
     def weights_for(self, vectors: list[str]) -> tuple[float, ...] | None:
         if not (self.weights == "priority" or self.sparse_weight) or len(vectors) < 2:
@@ -102,16 +98,21 @@ class Variant(Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
     axis: str
     description: str = ""
-    model: Literal["default", "bge-m3", "genre_ft"] = "default"
+    model: Annotated[str, only(MODELS, "models")] = Field(
+        default="default", description="default (embed.text_model), genre_ft (its adapter), or a text model kind")
     holdout: bool = Field(default=False, description="score on test anime only (qrels and results): for trained models")
     compare_to: str | None = Field(default=None, description="the variant its significance is tested against")
     index: IndexOverrides = IndexOverrides()
     search: SearchSettings = SearchSettings()
 
     @model_validator(mode="after")
-    def lexical_needs_bge_m3(self) -> "Variant":
-        if LEXICAL in self.search.sparse and self.model != "bge-m3":
-            raise ValueError(f"sparse set {LEXICAL} comes from the BGE-M3 model: set model: bge-m3")
+    def lexical_sets_need_their_model(self) -> "Variant":
+        for name in self.search.sparse:
+            if METHOD_OF[name].from_text_model and not (self.model in TEXT_ENCODERS
+                                                        and TEXT_ENCODERS[self.model].has_sparse):
+                lexical = sorted(kind for kind, encoder in TEXT_ENCODERS.items() if encoder.has_sparse)
+                raise ValueError(f"sparse set {name} comes from a text model's lexical weights: set model to one "
+                                 f"of {lexical}")
         return self
 
     def index_params(self, params: IndexParams) -> IndexParams:

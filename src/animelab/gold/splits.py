@@ -1,0 +1,142 @@
+"""The gold set as files and as typed objects: queries, graded judgements, and the query and anime splits.
+
+Layout of a gold directory (written by the gold stage, read by every stage that scores or trains)::
+
+    queries.jsonl         one GoldQuery per line (id, text, category, split, group, vectors, filters, exclude)
+    qrels.trec            TREC qrels: grade 2 and 1 relevant, 0 judged non-relevant (the hard negatives)
+    hard_negatives.jsonl  the grade-0 judgements per query
+    anime_split.json      every anime's train/dev/test split (by franchise), fixed before any training
+    manifest.json         counts, sizes, inputs' hashes and params
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ranx import Qrels, Run
+
+from animelab.io import read_jsonl, write_json, write_jsonl, write_text
+
+SPLITS = ("train", "dev", "test")
+QUERIES, QRELS, HARD_NEGATIVES, ANIME_SPLIT, MANIFEST = (
+    "queries.jsonl", "qrels.trec", "hard_negatives.jsonl", "anime_split.json", "manifest.json")
+# What queries.jsonl holds per query; judgements live in qrels.trec.
+RECORD_FIELDS = ("id", "text", "category", "split", "group", "vectors", "filters", "exclude")
+
+
+@dataclass
+class GoldQuery:
+    id: str
+    text: str
+    category: str
+    group: str
+    qrels: dict[str, int]
+    vectors: list[str]
+    filters: dict[str, Any] = field(default_factory=dict)
+    exclude: list[str] = field(default_factory=list)
+    hard_negatives: list[str] = field(default_factory=list)
+    split: str = ""
+
+    def record(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in RECORD_FIELDS}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any], judged: dict[str, int]) -> "GoldQuery":
+        return cls(**record, qrels={a: g for a, g in judged.items() if g > 0},
+                   hard_negatives=[a for a, g in judged.items() if g == 0])
+
+
+@dataclass
+class Gold:
+    """Every query, every judgement ({query: {anime: grade}}, grade 0 included) and every anime's split."""
+
+    queries: list[GoldQuery]
+    judgements: dict[str, dict[str, int]]
+    anime_splits: dict[str, str]
+
+
+def read_qrels(path: Path) -> dict[str, dict[str, int]]:
+    """{query id: {anime id: grade}} from a TREC qrels file, grade 0 (judged non-relevant) included."""
+    judgements: dict[str, dict[str, int]] = {}
+    with Path(path).open(encoding="utf-8") as lines:
+        for line in lines:
+            query_id, _, anime_id, grade = line.split()
+            judgements.setdefault(query_id, {})[anime_id] = int(grade)
+    return judgements
+
+
+def read_gold(gold_dir: Path) -> Gold:
+    gold_dir = Path(gold_dir)
+    judgements = read_qrels(gold_dir / QRELS)
+    queries = [GoldQuery.from_record(row, judgements.get(row["id"], {})) for row in read_jsonl(gold_dir / QUERIES)]
+    anime_splits = json.loads((gold_dir / ANIME_SPLIT).read_text(encoding="utf-8"))["splits"]
+    return Gold(queries, judgements, anime_splits)
+
+
+def write_gold(out_dir: Path, queries: list[GoldQuery], gold_manifest: dict[str, Any],
+               anime_splits: dict[str, Any]) -> None:
+    out_dir = Path(out_dir)
+    write_jsonl(out_dir / QUERIES, [q.record() for q in queries])
+    lines = []
+    for q in queries:
+        judged = sorted(q.qrels.items(), key=lambda item: (-item[1], item[0]))
+        judged += [(anime, 0) for anime in q.hard_negatives]
+        lines += [f"{q.id} 0 {anime} {grade}" for anime, grade in judged]
+    write_text(out_dir / QRELS, "\n".join(lines) + "\n")
+    write_jsonl(out_dir / HARD_NEGATIVES, [
+        {"query_id": q.id, "anime_ids": q.hard_negatives} for q in queries if q.hard_negatives
+    ])
+    write_json(out_dir / MANIFEST, gold_manifest)
+    write_json(out_dir / ANIME_SPLIT, anime_splits)
+
+
+@dataclass
+class GoldSplit:
+    """One query split with its qrels (ranx) and hard negatives, as the scoring stages use it."""
+
+    queries: list[GoldQuery]
+    qrels: Qrels
+    hard_negatives: dict[str, set[str]] = field(default_factory=dict)
+    anime_splits: dict[str, str] = field(default_factory=dict)
+    # Set on a held-out view: searches are filtered to these anime and only they are judged.
+    restricted_to: frozenset[str] | None = None
+
+    @property
+    def categories(self) -> dict[str, str]:
+        return {q.id: q.category for q in self.queries}
+
+    def run_of(self, rankings: list[list[str]], limit: int, name: str | None = None) -> Run:
+        """A ranx Run from each query's anime ids, best first: the query's own ``exclude`` ids (a
+        query-by-example source) dropped, cut at ``limit``, scored by rank so ranx keeps the order."""
+        results = {}
+        for query, ranking in zip(self.queries, rankings, strict=True):
+            excluded = set(query.exclude)
+            kept = [anime for anime in ranking if anime not in excluded][:limit]
+            results[query.id] = {anime: float(len(kept) - rank) for rank, anime in enumerate(kept)}
+        return Run(results, name=name)
+
+    def held_out(self, anime_split: str) -> "GoldSplit":
+        """The view for trained models: judgements and results limited to the anime of ``anime_split``
+        (training saw train anime only); a query left without a relevant anime is dropped."""
+        kept_anime = frozenset(a for a, split in self.anime_splits.items() if split == anime_split)
+        judgements = {q: {a: g for a, g in judged.items() if a in kept_anime}
+                      for q, judged in self.qrels.to_dict().items()}
+        judgements = {q: judged for q, judged in judgements.items() if any(g > 0 for g in judged.values())}
+        return GoldSplit([q for q in self.queries if q.id in judgements], Qrels(judgements),
+                         {q: n & kept_anime for q, n in self.hard_negatives.items() if n & kept_anime and q in judgements},
+                         self.anime_splits, kept_anime)
+
+
+def gold_split(gold: Gold, split: str) -> GoldSplit:
+    """The split's queries, their qrels (grade 0 = judged non-relevant) and hard negatives."""
+    queries = [q for q in gold.queries if q.split == split]
+    judgements = {q.id: gold.judgements[q.id] for q in queries if q.id in gold.judgements}
+    negatives = {q_id: {a for a, g in judged.items() if g == 0} for q_id, judged in judgements.items()}
+    return GoldSplit(queries, Qrels(judgements), {q: n for q, n in negatives.items() if n}, gold.anime_splits)
+
+
+def load_gold(gold_dir: Path, split: str) -> GoldSplit:
+    return gold_split(read_gold(gold_dir), split)

@@ -1,0 +1,43 @@
+"""MLflow helpers every tracked stage shares: one run in the lab's experiment, MLflow-safe metric names.
+
+The tracking URI and experiment are the top-level ``tracking`` params section: the evaluate,
+finetune_genre and drift stages all log there.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from animelab.params import TrackingParams
+
+
+def metric_key(*parts: str) -> str:
+    """MLflow names allow letters, digits, ``_-./`` and spaces: ``ndcg@10`` becomes ``ndcg_at_10``."""
+    return ".".join(re.sub(r"[^0-9A-Za-z_\-./ ]", "_", part.replace("@", "_at_")) for part in parts)
+
+
+def flat(prefix: str, value: Any) -> dict[str, Any]:
+    if isinstance(value, dict):
+        return {k: v for key, item in value.items() for k, v in flat(f"{prefix}.{key}" if prefix else key, item).items()}
+    return {prefix: value}
+
+
+def numeric_metrics(headlines: dict[str, Any]) -> dict[str, float]:
+    """The numbers of nested dicts under MLflow-safe dotted keys; strings (bands, names) and NaN left out."""
+    return {metric_key(key): float(value) for key, value in flat("", headlines).items()
+            if isinstance(value, int | float) and not isinstance(value, bool) and value == value}
+
+
+@contextmanager
+def tracked_run(tracking: TrackingParams, run_name: str, run_params: dict[str, Any]) -> Iterator[Any]:
+    """An MLflow run in the lab's experiment, with the stage's params flattened under dotted keys."""
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking.uri)
+    mlflow.set_experiment(tracking.experiment)
+    with mlflow.start_run(run_name=run_name) as run:
+        mlflow.log_params({metric_key(k): v for k, v in flat("", run_params).items()})
+        yield run
