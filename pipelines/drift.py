@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 import time
-from pathlib import Path
 
 from animelab.corpus.readers import read_corpus
 from animelab.embeddings import load_manifest, load_vector
-from animelab.errors import LabError, run_stage
+from animelab.errors import LabError, run_stage, stage_args
 from animelab.io import write_json, write_text
 from animelab.params import load_params
 from animelab.quality import coherence, drift
@@ -20,13 +18,8 @@ from animelab.quality.tracking import log_drift_run, trend
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", type=Path, required=True)
-    parser.add_argument("--corpus", type=Path, required=True)
-    parser.add_argument("--embeddings", type=Path, required=True,
-                        help="the embeddings calibrated, checked for coherence and drawn (pairs name their own)")
-    parser.add_argument("--reports", type=Path, required=True)
-    args = parser.parse_args(argv)
+    args = stage_args(__doc__, argv, "params", "corpus", "embeddings", "reports",
+                      embeddings="the embeddings calibrated, checked for coherence and drawn (pairs name their own)")
 
     params = load_params(args.params)
     settings = params.drift

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
-from pathlib import Path
 
 from animelab.corpus.readers import read_corpus
-from animelab.errors import run_stage
+from animelab.errors import run_stage, stage_args
 from animelab.evaluation.tracking import log_evaluation
 from animelab.evaluation.runner import evaluate_all
 from animelab.evaluation.experiments import load_experiments
@@ -17,17 +15,9 @@ from animelab.params import load_params
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", type=Path, required=True)
-    parser.add_argument("--corpus", type=Path, required=True)
-    parser.add_argument("--embeddings", type=Path, required=True)
-    parser.add_argument("--gold", type=Path, required=True)
-    parser.add_argument("--cache", type=Path, required=True,
-                        help="built variant indexes and other-model embeddings, reused across runs")
-    parser.add_argument("--sparse", type=Path, required=True, help="the sparse stage's vector sets")
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--metrics", type=Path, required=True)
-    args = parser.parse_args(argv)
+    args = stage_args(__doc__, argv, "params", "corpus", "embeddings", "gold", "cache", "sparse", "out", "metrics",
+                      cache="built variant indexes and other-model embeddings, reused across runs",
+                      sparse="the sparse stage's vector sets")
 
     params = load_params(args.params)
     experiments = load_experiments(params.evaluate.experiments)

@@ -3,14 +3,12 @@ the re-embedded vectors (the drift stage compares them with the base ones), metr
 
 from __future__ import annotations
 
-import argparse
 import logging
-from pathlib import Path
 
 from animelab.corpus.readers import read_corpus
 from animelab.embeddings import embed_corpus
 from animelab.encoders.registry import TEXT_ENCODERS
-from animelab.errors import run_stage
+from animelab.errors import run_stage, stage_args
 from animelab.gold.splits import read_gold
 from animelab.finetune.genre import finetune_genre, write_curve
 from animelab.finetune.tracking import log_finetune
@@ -19,14 +17,7 @@ from animelab.params import load_params
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", type=Path, required=True)
-    parser.add_argument("--corpus", type=Path, required=True)
-    parser.add_argument("--gold", type=Path, required=True)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--metrics", type=Path, required=True)
-    parser.add_argument("--curve", type=Path, required=True)
-    args = parser.parse_args(argv)
+    args = stage_args(__doc__, argv, "params", "corpus", "gold", "out", "metrics", "curve")
 
     params = load_params(args.params)
     entries = read_corpus(args.corpus)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
-from pathlib import Path
 
 from animelab.corpus.readers import read_corpus
 from animelab.corpus.schema import BangumiEntry
-from animelab.errors import run_stage
+from animelab.errors import run_stage, stage_args
 from animelab.gold.build import anime_split, build_gold, file_sha256, manifest
 from animelab.gold.splits import write_gold
 from animelab.gold.predicates import load_curated
@@ -18,13 +16,7 @@ from animelab.params import load_params
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", type=Path, required=True)
-    parser.add_argument("--corpus", type=Path, required=True)
-    parser.add_argument("--bangumi", type=Path, required=True)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--report", type=Path, required=True)
-    args = parser.parse_args(argv)
+    args = stage_args(__doc__, argv, "params", "corpus", "bangumi", "out", "report")
 
     params = load_params(args.params)
     entries = read_corpus(args.corpus)

@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import logging
-from pathlib import Path
 
 from animelab.corpus.readers import read_corpus
 from animelab.encoders.registry import model_name
-from animelab.errors import run_stage
+from animelab.errors import run_stage, stage_args
 from animelab.index.build import build_index, spec_for
 from animelab.io import atomic_path, write_json
 from animelab.params import load_params
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", type=Path, required=True)
-    parser.add_argument("--corpus", type=Path, required=True)
-    parser.add_argument("--embeddings", type=Path, required=True)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--metrics", type=Path, required=True)
-    args = parser.parse_args(argv)
+    args = stage_args(__doc__, argv, "params", "corpus", "embeddings", "out", "metrics")
 
     params = load_params(args.params)
     spec = spec_for(params.index, args.embeddings, model_name(params.embed.text_model))

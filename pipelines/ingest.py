@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
-from pathlib import Path
 
 from animelab.corpus.ingest import anime_sources, check_quarantine, ingest
-from animelab.errors import run_stage
+from animelab.errors import run_stage, stage_args
 from animelab.io import write_json, write_jsonl
 from animelab.params import load_params
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", type=Path, required=True)
-    parser.add_argument("--corpus", type=Path, required=True)
-    parser.add_argument("--bangumi", type=Path, required=True)
-    parser.add_argument("--quarantine", type=Path, required=True)
-    parser.add_argument("--metrics", type=Path, required=True)
-    args = parser.parse_args(argv)
+    args = stage_args(__doc__, argv, "params", "corpus", "bangumi", "quarantine", "metrics")
 
     params = load_params(args.params)
     anime = ingest(anime_sources(params.data.enriched, params.data.mal_seasons))

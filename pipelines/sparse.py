@@ -3,12 +3,10 @@ their manifest, reports/sparse.md and the sparse metrics."""
 
 from __future__ import annotations
 
-import argparse
 import logging
-from pathlib import Path
 
 from animelab.corpus.readers import read_corpus
-from animelab.errors import run_stage
+from animelab.errors import run_stage, stage_args
 from animelab.gold.splits import gold_split, read_gold
 from animelab.io import atomic_path, write_json, write_text
 from animelab.params import load_params
@@ -17,14 +15,7 @@ from animelab.sparse.store import MANIFEST, save_sparse
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", type=Path, required=True)
-    parser.add_argument("--corpus", type=Path, required=True)
-    parser.add_argument("--gold", type=Path, required=True)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--report", type=Path, required=True)
-    parser.add_argument("--metrics", type=Path, required=True)
-    args = parser.parse_args(argv)
+    args = stage_args(__doc__, argv, "params", "corpus", "gold", "out", "report", "metrics")
 
     params = load_params(args.params)
     entries = read_corpus(args.corpus)

@@ -82,8 +82,8 @@ def test_dvc_repro_runs_every_stage_then_does_nothing(tiny_project):
 
 def test_embedding_is_deterministic(tiny_project, tmp_path):
     again = tmp_path / "embeddings"
-    result = run([sys.executable, "pipelines/embed.py", "--out", str(again), "--metrics", str(tmp_path / "m.json")],
-                 tiny_project)
+    result = run([sys.executable, "pipelines/embed.py", "--params", "params.yaml", "--corpus", "data/corpus/anime.jsonl",
+                  "--out", str(again), "--metrics", str(tmp_path / "m.json")], tiny_project)
     assert result.returncode == 0, result.stderr[-3000:]
     for name in ("title_vector", "genre_vector", "episode_vector"):
         before, after = load_vector(tiny_project / "data/embeddings", name), load_vector(again, name)
@@ -107,7 +107,8 @@ def test_an_embed_that_fails_midway_leaves_no_artefact(tiny_project, tmp_path):
     out = tmp_path / "embeddings"
     out.mkdir()
     (out / "previous.txt").write_text("an earlier complete run")
-    result = run([sys.executable, "pipelines/embed.py", "--params", str(tmp_path / "params.yaml"), "--out", str(out)],
+    result = run([sys.executable, "pipelines/embed.py", "--params", str(tmp_path / "params.yaml"),
+                  "--corpus", "data/corpus/anime.jsonl", "--out", str(out), "--metrics", str(tmp_path / "m.json")],
                  tiny_project)
     assert result.returncode != 0
     assert result.stderr.strip().endswith("error: embed.image_model.checkpoint is required to embed images "
@@ -121,7 +122,8 @@ def test_a_missing_model_path_names_the_path_and_the_param(tiny_project, tmp_pat
     params["embed"]["text_model"] |= {"kind": "bge-m3", "path": str(tmp_path / "no-model")}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     result = run([sys.executable, "pipelines/embed.py", "--params", str(tmp_path / "params.yaml"),
-                  "--out", str(tmp_path / "embeddings")], tiny_project)
+                  "--corpus", "data/corpus/anime.jsonl", "--out", str(tmp_path / "embeddings"),
+                  "--metrics", str(tmp_path / "m.json")], tiny_project)
     assert result.returncode != 0
     assert f"error: embed.text_model.path: model directory {tmp_path / 'no-model'} does not exist" in result.stderr
     assert "Traceback" not in result.stderr
@@ -133,7 +135,9 @@ def test_params_errors_name_the_bad_key(tiny_project, tmp_path):
     params["embed"]["vectors"] = ["title_vector", "plot_vector"]
     params["ingest"]["max_quarantined_share"] = 2
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    result = run([sys.executable, "pipelines/ingest.py", "--params", str(tmp_path / "params.yaml")], tiny_project)
+    result = run([sys.executable, "pipelines/ingest.py", "--params", str(tmp_path / "params.yaml"),
+                  *(f"--{name}={tmp_path / name}" for name in ("corpus", "bangumi", "quarantine", "metrics"))],
+                 tiny_project)
     assert result.returncode != 0
     assert "embed.text_model.max_lenght: Extra inputs are not permitted" in result.stderr
     assert "embed.vectors: Value error, unknown vectors ['plot_vector']" in result.stderr

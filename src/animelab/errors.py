@@ -1,10 +1,12 @@
-"""Errors a user can act on: stages print their message and exit without a traceback."""
+"""Errors a user can act on, and the stage entry point: stages print the message and exit without a traceback."""
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 
 class LabError(Exception):
@@ -17,3 +19,12 @@ def run_stage(main: Callable[[], None]) -> None:
         main()
     except LabError as error:
         sys.exit(f"error: {error}")
+
+
+def stage_args(description: str, argv: list[str] | None, *paths: str, **helps: str) -> argparse.Namespace:
+    """A stage's inputs and outputs: every one a required path option (``--corpus``), named in dvc.yaml's cmd,
+    so the stage file is the one place that says where data lives."""
+    parser = argparse.ArgumentParser(description=description)
+    for name in paths:
+        parser.add_argument(f"--{name}", type=Path, required=True, help=helps.get(name))
+    return parser.parse_args(argv)
