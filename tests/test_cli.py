@@ -18,8 +18,12 @@ def test_filters_parse_into_the_search_api():
     assert parse_filters([]) is None
 
 
-@pytest.mark.parametrize(("expression", "message"), [("genre~Sports", "expected key=value"),
-                                                     ("colour=red", "--filter: 1 validation error")])
+@pytest.mark.parametrize(("expression", "message"), [
+    ("genre~Sports", "expected key=value"),
+    ("colour=red", r"--filter 'colour=red': unknown key; known: \[.*'genre'.*'year'\]"),
+    # The message names what the user wrote, not the search API's internal field (year_gte).
+    ("year>=abc", r"--filter 'year>=abc': Input should be a valid integer"),
+])
 def test_bad_filters_say_what_is_wrong(expression, message):
     with pytest.raises(LabError, match=message):
         parse_filters([expression])

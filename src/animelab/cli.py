@@ -6,6 +6,8 @@ import argparse
 import re
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from animelab.corpus.readers import read_corpus
 from animelab.errors import LabError, run_stage
 from animelab.fields import TEXT_VECTOR_NAMES, VECTORS, vector_inputs
@@ -39,6 +41,7 @@ def show_fields(args: argparse.Namespace) -> None:
 def parse_filters(expressions: list[str]) -> FilterSpec | None:
     """``genre=Sports,Drama`` (any of), ``genre:all=Action,Comedy`` (all of), ``year>=2010``, ``score<=8``."""
     values: dict[str, object] = {}
+    written: dict[str, str] = {}  # FilterSpec field -> the expression that set it, for error messages
     for expression in expressions:
         match = _FILTER.match(expression.strip())
         if not match:
@@ -49,13 +52,22 @@ def parse_filters(expressions: list[str]) -> FilterSpec | None:
             field = f"{key}_{'all' if match['mode'] else 'any'}"
             values[field] = [*values.get(field, []), *[v.strip() for v in value.split(",") if v.strip()]]
         else:
-            values[f"{key}_{'gte' if op == '>=' else 'lte'}"] = value
+            field = f"{key}_{'gte' if op == '>=' else 'lte'}"
+            values[field] = value
+        written[field] = expression
     if not values:
         return None
     try:
         return FilterSpec.model_validate(values)
-    except ValueError as error:
-        raise LabError(f"--filter: {error}") from error
+    except ValidationError as error:
+        detail = error.errors()[0]
+        field = str(detail["loc"][0])
+        if detail["type"] == "extra_forbidden":
+            plural = {name: alias for alias, name in FILTER_ALIASES.items()}
+            keys = sorted({plural.get(name.rsplit("_", 1)[0], name.rsplit("_", 1)[0]) for name in FilterSpec.model_fields}
+                          - {"anime_id"})
+            raise LabError(f"--filter {written[field]!r}: unknown key; known: {keys}") from error
+        raise LabError(f"--filter {written[field]!r}: {detail['msg']}") from error
 
 
 def vector_names(names: str, indexed: list[str]) -> list[str]:
@@ -72,11 +84,28 @@ def vector_names(names: str, indexed: list[str]) -> list[str]:
     return result
 
 
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive whole number")
+    return value
+
+
+def weight_list(text: str) -> tuple[float, ...]:
+    try:
+        weights = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers") from None
+    if not all(0 < weight < float("inf") for weight in weights):
+        raise argparse.ArgumentTypeError(f"{text!r}: every weight must be a positive finite number")
+    return weights
+
+
 def search(args: argparse.Namespace) -> None:
-    from animelab.encoders.registry import text_encoder
+    from animelab.encoders.registry import model_name, text_encoder
     from animelab.evaluation.experiments import SearchSettings
     from animelab.evaluation.requests import search_request
-    from animelab.index.build import open_index
+    from animelab.index.build import indexed_text_model, open_index
 
     params = load_params(args.params)
     vectors = vector_names(args.vectors, params.index.vectors)
@@ -87,10 +116,14 @@ def search(args: argparse.Namespace) -> None:
                                   oversampling=args.oversampling)
     except ValueError as error:  # pydantic's ValidationError is one
         raise LabError(f"search options: {error.errors()[0]['msg']}") from error
-    weights = tuple(float(w) for w in args.weights.split(",")) if args.weights else None
+    weights = args.weights
     if weights is not None and len(weights) != len(vectors):
         raise LabError(f"--weights: {len(weights)} weights for {len(vectors)} vectors {vectors}")
     filters = parse_filters(args.filter)
+    built_with, configured = indexed_text_model(args.index), model_name(params.embed.text_model)
+    if built_with != configured:
+        raise LabError(f"{args.index} was built with {built_with}, but embed.text_model is {configured}: "
+                       "queries would be encoded by another model (rebuild the index: dvc repro index)")
     index = open_index(params.index, args.index)
     try:
         # One encoding serves every named vector: they share the model (and its query instruction).
@@ -120,15 +153,15 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("query", help="free text, e.g. 'high school volleyball team'")
     query.add_argument("--vectors", default="title", help="comma-separated text vectors (title,genre,...) or 'all'")
     query.add_argument("--fusion", choices=["rrf", "dbsf"], default="rrf")
-    query.add_argument("--rrf-k", type=int, default=RRF_K)
-    query.add_argument("--weights", help="comma-separated weights, one per vector (weighted RRF)")
+    query.add_argument("--rrf-k", type=positive_int, default=RRF_K)
+    query.add_argument("--weights", type=weight_list, help="comma-separated positive weights, one per vector (weighted RRF)")
     query.add_argument("--filter", action="append", default=[],
                        help="genre=Sports,Drama | genre:all=Action,Comedy | studio=Madhouse | type=TV | "
                             "year>=2010 | score>=8 (repeatable; genre/theme/demographic/studio/producer/type/status/season/"
                             "year/score)")
-    query.add_argument("--limit", type=int, default=10)
-    query.add_argument("--prefetch-limit", type=int, default=100, help="candidates per vector before fusion")
-    query.add_argument("--hnsw-ef", type=int)
+    query.add_argument("--limit", type=positive_int, default=10)
+    query.add_argument("--prefetch-limit", type=positive_int, default=100, help="candidates per vector before fusion")
+    query.add_argument("--hnsw-ef", type=positive_int)
     query.add_argument("--exact", action="store_true", help="exact scan instead of the HNSW graph")
     query.add_argument("--ignore-quantization", action="store_true")
     query.add_argument("--rescore", action=argparse.BooleanOptionalAction, default=None)

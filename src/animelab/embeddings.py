@@ -24,7 +24,7 @@ from scipy import sparse
 from tqdm import tqdm
 
 from animelab.corpus.schema import AnimeEntry
-from animelab.encoders.image import ImageEncoder, cached_image
+from animelab.encoders.image import ImageEncoder, cached_image, open_clip_identifier
 from animelab.encoders.registry import text_encoder
 from animelab.encoders.text import TextEncoder
 from animelab.errors import LabError
@@ -126,8 +126,19 @@ def embed_image_vector(
     return VectorEmbeddings(name, [anime_id for anime_id, _ in present], dense), stats
 
 
+def check_image_model(entries: list[AnimeEntry], params: EmbedParams) -> None:
+    """Before any work: a configured image checkpoint must exist, and cached images need one."""
+    specs = [VECTORS_BY_NAME[name] for name in params.vectors if VECTORS_BY_NAME[name].modality == "image"]
+    image_dir = params.image_model.image_dir
+    if params.image_model.checkpoint is not None or (image_dir is not None and any(
+            cached_image(image_dir, url) for spec in specs for entry in entries for url in vector_inputs(entry, spec))):
+        if specs:
+            open_clip_identifier(params.image_model)  # a ModelPathError naming embed.image_model.checkpoint
+
+
 def embed_corpus(entries: list[AnimeEntry], params: EmbedParams, out_dir: Path) -> dict[str, Any]:
     """Embed every requested vector and write the directory atomically; returns the manifest."""
+    check_image_model(entries, params)
     text_vectors = [name for name in params.vectors if VECTORS_BY_NAME[name].modality == "text"]
     encoder = text_encoder(params.text_model) if text_vectors else None
     # Loaded on first use: with no cached images the image model is never needed.

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import fcntl
+import hashlib
 import itertools
 import json
 import os
@@ -15,25 +17,63 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
+from animelab.errors import LabError
+
+
+LOCKS = Path(tempfile.gettempdir()) / "animelab-locks"
+OLD = "previous"  # where the replaced target waits inside the temporary until the new one is in place
+
+
+@contextmanager
+def writer_lock(target: Path) -> Iterator[None]:
+    """Hold the one-writer lock of ``target``; a second writer fails at once instead of racing the first.
+    The lock file lives outside the project (keyed by the absolute path) so outputs hold nothing extra."""
+    LOCKS.mkdir(parents=True, exist_ok=True)
+    key = hashlib.sha1(str(Path(target).resolve()).encode("utf-8")).hexdigest()
+    with (LOCKS / f"{key}.lock").open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as error:
+            raise LabError(f"{target} is busy: another process is writing it; wait for it to finish") from error
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def recover_interrupted(target: Path) -> None:
+    """Undo what a killed writer of ``target`` left: a replaced target not yet back in place is restored,
+    temporaries are removed. Runs under the writer lock, so no live writer owns them."""
+    for temporary in sorted(target.parent.glob(f".{target.name}.*.tmp")):
+        previous = temporary / OLD / target.name
+        if not target.exists() and previous.exists():
+            os.replace(previous, target)
+        shutil.rmtree(temporary, ignore_errors=True)
+
 
 @contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
-    """Yield a temporary sibling of ``target``; on success it replaces ``target`` in one rename.
+    """Yield a temporary sibling of ``target``; on success it replaces ``target``.
 
-    Works for files and directories. If the block raises, the temporary is removed and
-    ``target`` is left as it was, so an interrupted stage never leaves a half-written artefact.
+    Works for files and directories. If the block raises, the temporary is removed and ``target`` is
+    left as it was, so an interrupted stage never leaves a half-written artefact. A directory target is
+    moved aside before the new one is renamed in; a writer killed between the two renames leaves the old
+    one in its temporary, and the next writer puts it back. One writer per target at a time.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    staging = temporary / target.name
-    try:
-        yield staging
-        if target.is_dir():
-            shutil.rmtree(target)
-        os.replace(staging, target)
-    finally:
-        shutil.rmtree(temporary, ignore_errors=True)
+    with writer_lock(target):
+        recover_interrupted(target)
+        temporary = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+        staging = temporary / target.name
+        try:
+            yield staging
+            if target.is_dir():
+                (temporary / OLD).mkdir()
+                os.replace(target, temporary / OLD / target.name)
+            os.replace(staging, target)
+        finally:
+            shutil.rmtree(temporary, ignore_errors=True)
 
 
 def write_text(path: Path, text: str) -> None:

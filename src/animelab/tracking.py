@@ -31,13 +31,32 @@ def numeric_metrics(headlines: dict[str, Any]) -> dict[str, float]:
             if isinstance(value, int | float) and not isinstance(value, bool) and value == value}
 
 
+FINISHED = "attributes.status = 'FINISHED'"
+
+
+def mark_orphans_failed(client: Any, experiment_id: str, run_name: str) -> list[str]:
+    """Mark RUNNING runs named ``run_name`` and their nested runs FAILED; returns their ids."""
+    orphans = [run.info.run_id for run in client.search_runs(
+        [experiment_id], filter_string=f"tags.mlflow.runName = '{run_name}' AND attributes.status = 'RUNNING'")]
+    for orphan in orphans:
+        children = client.search_runs([experiment_id], filter_string=f"tags.mlflow.parentRunId = '{orphan}' "
+                                                                   "AND attributes.status = 'RUNNING'")
+        for run_id in [*(child.info.run_id for child in children), orphan]:
+            client.set_terminated(run_id, "FAILED")
+    return orphans
+
+
 @contextmanager
 def tracked_run(tracking: TrackingParams, run_name: str, run_params: dict[str, Any]) -> Iterator[Any]:
-    """An MLflow run in the lab's experiment, with the stage's params flattened under dotted keys."""
+    """An MLflow run in the lab's experiment, with the stage's params flattened under dotted keys.
+
+    A run of the same name still RUNNING is an orphan of a killed stage (a stage holds its outputs' lock
+    while it logs): it and its nested runs are marked FAILED first, so readers of FINISHED runs skip them."""
     import mlflow
 
     mlflow.set_tracking_uri(tracking.uri)
-    mlflow.set_experiment(tracking.experiment)
+    experiment = mlflow.set_experiment(tracking.experiment)
+    mark_orphans_failed(mlflow.MlflowClient(), experiment.experiment_id, run_name)
     with mlflow.start_run(run_name=run_name) as run:
         mlflow.log_params({metric_key(k): v for k, v in flat("", run_params).items()})
         yield run

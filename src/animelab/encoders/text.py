@@ -110,6 +110,10 @@ class TextEncoder:
         self.name = self.model_name(params)
 
     @classmethod
+    def check_path(cls, params: TextModelParams, key: str) -> None:
+        """Before any work: a ModelPathError naming ``key`` when the model cannot be loaded from where it points."""
+
+    @classmethod
     def model_name(cls, params: TextModelParams) -> str:
         """The name embeddings made with these params carry: the base model, plus the adapter's hash if any."""
         if params.adapter is not None:
@@ -190,19 +194,23 @@ class FlagTextEncoder(TextEncoder):
         return None
 
     @classmethod
-    def resolve_path(cls, params: TextModelParams) -> Path:
-        """The local model directory, or a ModelPathError that names the path and the param."""
+    def resolve_path(cls, params: TextModelParams, key: str = "embed.text_model.path") -> Path:
+        """The local model directory, or a ModelPathError that names the path and the param ``key``."""
         path = Path(params.path) if params.path is not None else cls.default_path()
         if path is None:
-            raise ModelPathError(f"embed.text_model.path is required for kind {params.kind!r} (a local model directory)")
+            raise ModelPathError(f"{key} is required for kind {params.kind!r} (a local model directory)")
         if not path.is_dir():
-            raise ModelPathError(f"embed.text_model.path: model directory {path} does not exist")
+            raise ModelPathError(f"{key}: model directory {path} does not exist")
         missing = [name for name in cls.REQUIRED_FILES if not (path / name).is_file()]
         if missing:
-            raise ModelPathError(f"embed.text_model.path: {path} is not a {params.kind} model directory (missing {missing})")
+            raise ModelPathError(f"{key}: {path} is not a {params.kind} model directory (missing {missing})")
         if params.adapter is not None and not (Path(params.adapter) / ADAPTER_WEIGHTS).is_file():
             raise ModelPathError(f"text_model.adapter: {params.adapter} holds no LoRA adapter ({ADAPTER_WEIGHTS})")
         return path
+
+    @classmethod
+    def check_path(cls, params: TextModelParams, key: str) -> None:
+        cls.resolve_path(params, key)
 
     def flag_model(self, path: str, options: dict[str, Any]) -> Any:
         raise NotImplementedError

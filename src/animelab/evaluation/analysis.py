@@ -19,7 +19,7 @@ from animelab.corpus.readers import read_corpus
 from animelab.errors import LabError
 from animelab.gold.splits import GoldSplit, read_qrels
 from animelab.evaluation.scoring import OVERALL, top_ids
-from animelab.tracking import metric_key
+from animelab.tracking import FINISHED, metric_key
 from animelab.io import read_jsonl
 from animelab.params import TrackingParams
 
@@ -63,7 +63,9 @@ def latest_evaluation(tracking: TrackingParams, project_dir: Path) -> TrackedEva
     if experiment is None:
         raise LabError(f"tracking.experiment: no MLflow experiment {tracking.experiment!r} at {uri} "
                        "(run the evaluate stage first)")
-    parents = client.search_runs([experiment.experiment_id], filter_string="tags.mlflow.runName LIKE 'evaluate-%'",
+    # Only FINISHED evaluations: a killed one stays RUNNING (or FAILED once a rerun marks it).
+    parents = client.search_runs([experiment.experiment_id],
+                                 filter_string=f"tags.mlflow.runName LIKE 'evaluate-%' AND {FINISHED}",
                                  order_by=["attributes.start_time DESC"], max_results=1)
     if not parents:
         raise LabError(f"no evaluation run in MLflow experiment {tracking.experiment!r} at {uri}")

@@ -55,10 +55,12 @@ def model_source(params: Params, variant: Variant) -> ModelSource | str:
             return "evaluate.genre_ft is not set: no fine-tuned adapter to load"
         tuned = params.embed.text_model.model_copy(update={"adapter": params.evaluate.genre_ft.adapter})
         return ModelSource(tuned, tuple(params.finetune.vectors), params.evaluate.genre_ft.embeddings)
-    path = params.evaluate.model_paths.get(variant.model)
-    if path is None and TEXT_ENCODERS[variant.model].NEEDS_PATH:
-        return f"evaluate.model_paths.{variant.model} is not set: no local {variant.model} model to load"
-    return ModelSource(params.embed.text_model.model_copy(update={"kind": variant.model, "path": path}))
+    kind, path = variant.model, params.evaluate.model_paths.get(variant.model)
+    if path is None and TEXT_ENCODERS[kind].NEEDS_PATH:
+        return f"evaluate.model_paths.{kind} is not set: no local {kind} model to load"
+    model = params.embed.text_model.model_copy(update={"kind": kind, "path": path})
+    TEXT_ENCODERS[kind].check_path(model, f"evaluate.model_paths.{kind}")
+    return ModelSource(model)
 
 
 def manifest_digest(manifest: dict[str, Any]) -> str:

@@ -14,6 +14,7 @@ from tqdm import tqdm
 from animelab.corpus.schema import AnimeEntry
 from animelab.evaluation import scoring
 from animelab.evaluation.experiments import Experiments, Variant
+from animelab.errors import LabError
 from animelab.evaluation.models import ModelContext, ModelSource, model_source, prepare_model
 from animelab.evaluation.requests import build_requests
 from animelab.evaluation.runs import execute, write_trec_run
@@ -105,10 +106,23 @@ def evaluate_variant(params: Params, variant: Variant, model: ModelContext, spli
     return record, run, values
 
 
+def check_variants(params: Params, experiments: Experiments) -> dict[str, ModelSource | str]:
+    """Before any work: every variant's vectors are indexed and every model it names can load.
+    Returns each variant's model source, or why it is skipped."""
+    for variant in experiments.all():
+        if isinstance(variant.search.vectors, list):
+            missing = [name for name in variant.search.vectors if name not in params.index.vectors]
+            if missing and variant.search.dense:
+                raise LabError(f"{params.evaluate.experiments}: variant {variant.name} searches {missing}, "
+                               f"which index.vectors does not index")
+    return {variant.name: model_source(params, variant) for variant in experiments.all()}
+
+
 def evaluate_all(params: Params, experiments: Experiments, split: GoldSplit, entries: list[AnimeEntry],
                  embeddings_dir: Path, cache_dir: Path, out_dir: Path,
                  sparse_dir: Path | None = None) -> dict[str, Any]:
     """Every variant, then significance of each against the baseline. Writes runs and per-query CSVs."""
+    sources = check_variants(params, experiments)
     models: dict[ModelSource, ModelContext] = {}
     encoded: dict[TextModelParams, EncodedTexts] = {}
     sparse_queries: dict[str, dict[str, SparseQuery]] = {}
@@ -116,7 +130,7 @@ def evaluate_all(params: Params, experiments: Experiments, split: GoldSplit, ent
     skipped = {}
     views = {False: split, True: split.held_out(params.evaluate.split)}
     for variant in tqdm(experiments.all(), desc="variants", unit="variant"):
-        source = model_source(params, variant)
+        source = sources[variant.name]
         if isinstance(source, str):
             skipped[variant.name] = source
             continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from scipy import sparse
@@ -19,6 +20,7 @@ from animelab.params import IndexParams
 
 SHARD = "shard"
 SERVER_MARKER = "server.json"
+SPEC_FILE = "spec.json"  # the collection spec an index directory was built from, and its text model
 
 
 def embedding_dims(manifest: dict) -> dict[str, int | None]:
@@ -49,6 +51,17 @@ def build_index(params: IndexParams, spec: CollectionSpec, entries: list[AnimeEn
         write_json(out_dir / SERVER_MARKER, {"url": params.server.url, "collection": params.server.collection,
                                              "spec_key": spec.key()})
     return report
+
+
+def indexed_text_model(index_dir: Path) -> str:
+    """The text model the index stage built ``index_dir`` from (its spec file says)."""
+    path = Path(index_dir) / SPEC_FILE
+    if not path.is_file():
+        raise LabError(f"{index_dir}: no built index ({SPEC_FILE} missing); run the index stage (dvc repro index)")
+    model = json.loads(path.read_text(encoding="utf-8")).get("text_model")
+    if model is None:
+        raise LabError(f"{path} names no text model: the index predates that record; rebuild it (dvc repro -f index)")
+    return model
 
 
 def open_index(params: IndexParams, index_dir: Path) -> SearchIndex:

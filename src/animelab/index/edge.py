@@ -11,6 +11,7 @@ from typing import Any
 import qdrant_edge as qe
 from tqdm import tqdm
 
+from animelab.errors import LabError
 from animelab.index.backend import BuildReport, CollectionDescription, directory_bytes
 from animelab.payload import point_id
 from animelab.index.points import IndexPoint
@@ -141,14 +142,30 @@ def normalise_quantization(config: dict[str, Any] | None) -> dict[str, Any] | No
     return result
 
 
+def config_files(path: Path) -> dict[Path, bytes]:
+    return {file: file.read_bytes() for file in sorted(Path(path).rglob("*.json"))}
+
+
+def restore_config_files(saved: dict[Path, bytes]) -> None:
+    """Put back the bytes of config files the engine rewrote with the same content: it re-serialises them
+    in hash-map order on every load, which would make DVC see a changed index after a mere search."""
+    for file, content in saved.items():
+        if file.is_file() and file.read_bytes() != content and json.loads(file.read_bytes()) == json.loads(content):
+            file.write_bytes(content)
+
+
 class EdgeIndex:
-    """An open shard. Build with ``EdgeIndex.build``; open an existing one with ``EdgeIndex(path)``."""
+    """An open shard. Build with ``EdgeIndex.build``; open an existing one with ``EdgeIndex(path)``.
+    Opening and searching leave the shard's files as they were (``close`` restores the configs)."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
         if not (self.path / CONFIG_FILE).is_file():
-            raise FileNotFoundError(f"{self.path} is not a built Qdrant Edge index (no {CONFIG_FILE})")
+            raise LabError(f"{self.path} is not a built Qdrant Edge index (no {CONFIG_FILE}): "
+                           "run the stage that builds it (dvc repro index)")
+        self.saved_configs = config_files(self.path)
         self.shard = qe.EdgeShard.load(str(self.path))
+        restore_config_files(self.saved_configs)
 
     @staticmethod
     def build(path: Path, spec: CollectionSpec, points: Iterable[IndexPoint], batch_size: int,
@@ -173,6 +190,9 @@ class EdgeIndex:
                 payload_indexes={field: index.points for field, index in sorted(info.payload_schema.items())},
             )
             shard.close()
+            # The first load completes what the build left in the WAL (segment versions, config defaults):
+            # done here, later opens for search leave the files' content as DVC recorded it.
+            qe.EdgeShard.load(str(staging)).close()
         report.seconds = time.perf_counter() - start
         report.disk_bytes = directory_bytes(path)
         return report
@@ -192,3 +212,4 @@ class EdgeIndex:
 
     def close(self) -> None:
         self.shard.close()
+        restore_config_files(self.saved_configs)

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from animelab.tracking import tracked_run
+from animelab.tracking import FINISHED, tracked_run
 from animelab.params import TrackingParams
 
 STAGE_TAG = ("stage", "drift")
@@ -35,7 +35,7 @@ def trend(tracking: TrackingParams, keys: list[str], windows: list[int]) -> dict
 
     mlflow.set_tracking_uri(tracking.uri)
     runs = mlflow.search_runs(experiment_names=[tracking.experiment], output_format="list",
-                              filter_string=f"tags.{STAGE_TAG[0]} = '{STAGE_TAG[1]}'",
+                              filter_string=f"tags.{STAGE_TAG[0]} = '{STAGE_TAG[1]}' AND {FINISHED}",
                               order_by=["attributes.start_time DESC"], max_results=max(windows))
     result: dict[str, Any] = {"runs": len(runs), "windows": windows, "metrics": {}}
     for key in keys:
