@@ -8,9 +8,16 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from pydantic import ValidationError
+
 
 class LabError(Exception):
     """Bad params, a missing model, too many bad records, stale inputs: the message says which."""
+
+
+def problems(error: ValidationError) -> list[str]:
+    """One ``dotted.key: message`` per problem, so a message names the key to fix."""
+    return [f"{'.'.join(str(part) for part in detail['loc'])}: {detail['msg']}" for detail in error.errors()]
 
 
 def run_stage(main: Callable[[], None]) -> None:

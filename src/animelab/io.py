@@ -1,4 +1,4 @@
-"""File helpers shared by every stage: atomic writes and JSON Lines."""
+"""File helpers shared by every stage: atomic writes, JSON Lines and YAML."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+import yaml
 from pydantic import BaseModel
 
 from animelab.errors import LabError
@@ -108,6 +109,16 @@ def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
         for line in lines:
             if line.strip():
                 yield json.loads(line)
+
+
+def read_yaml(path: Path) -> Any:
+    """The parsed file; a syntax error is a LabError naming the file and line, not a parser traceback."""
+    try:
+        return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)
+        raise LabError(f"{where}: invalid YAML: {getattr(error, 'problem', None) or error}") from error
 
 
 T = TypeVar("T")

@@ -7,20 +7,22 @@ field by field over the baseline's), and the text model. Adding a variant is one
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from animelab.encoders.registry import TEXT_ENCODERS
-from animelab.errors import LabError
+from animelab.errors import LabError, problems
 from animelab.fields import TEXT_VECTOR_NAMES, VECTORS_BY_NAME
 from animelab.index.query import RRF_K, Tuning
+from animelab.io import read_yaml
 from animelab.params import IndexParams, QuantizationParams, SparseVectorParams, only
 from animelab.sparse.registry import METHOD_OF, MODIFIERS, SET_NAMES
 
 PRIORITY_WEIGHTS = {"high": 3.0, "medium": 2.0, "low": 1.0}
 MODELS = ("default", "genre_ft", *TEXT_ENCODERS)
+# What a variant varies; the summary and notebooks group variants by it, so a typo would make a group of one.
+AXES = ("baseline", "hnsw", "quantization", "vectors", "fusion", "model", "genre_ft", "sparse", "hybrid")
 
 
 class Strict(BaseModel):
@@ -96,7 +98,7 @@ class SearchSettings(Tuning):
 
 class Variant(Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
-    axis: str
+    axis: Annotated[str, only(AXES, "axes")]
     description: str = ""
     model: Annotated[str, only(MODELS, "models")] = Field(
         default="default", description="default (embed.text_model), genre_ft (its adapter), or a text model kind")
@@ -136,18 +138,26 @@ class Experiments(Strict):
         return None if variant.holdout or variant is self.baseline else self.baseline.name
 
 
+def _variant(path: Path, label: str, item: dict[str, Any]) -> Variant:
+    try:
+        return Variant.model_validate(item)
+    except ValidationError as error:
+        raise LabError(f"{path}: {label}: " + "; ".join(problems(error))) from error
+
+
 def load_experiments(path: Path) -> Experiments:
     """Read the variants file; each variant's search settings are merged over the baseline's."""
     try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        raw = read_yaml(path)
     except FileNotFoundError as error:
         raise LabError(f"evaluate.experiments: {path} does not exist") from error
     try:
-        baseline = Variant.model_validate(raw["baseline"] | {"name": "baseline", "axis": "baseline"})
+        baseline = _variant(path, "baseline", raw["baseline"] | {"name": "baseline", "axis": "baseline"})
         # A variant's search block lists only what it changes; the rest comes from the baseline.
-        variants = [Variant.model_validate(item | {"search": baseline.search.model_dump() | item.get("search", {})})
-                    for item in raw.get("variants", [])]
-    except (ValidationError, KeyError, TypeError) as error:
+        variants = [_variant(path, f"variant {item['name']}" if "name" in item else f"variant #{position}",
+                             item | {"search": baseline.search.model_dump() | item.get("search", {})})
+                    for position, item in enumerate(raw.get("variants", []), start=1)]
+    except (KeyError, TypeError) as error:
         raise LabError(f"{path}: invalid experiments: {error}") from error
     names = [v.name for v in [baseline, *variants]]
     duplicates = sorted({n for n in names if names.count(n) > 1})

@@ -5,14 +5,24 @@ from __future__ import annotations
 import re
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from animelab.corpus.schema import AnimeEntry
-from animelab.errors import LabError
+from animelab.errors import LabError, problems
 from animelab.fields import TEXT_VECTOR_NAMES
+from animelab.io import read_yaml
+
+
+def _phrase(phrase: str) -> str:
+    """Refuses a blank word: its pattern would match (nearly) any text."""
+    if not phrase.strip():
+        raise ValueError("empty phrase")
+    return phrase
+
+
+Phrase = Annotated[str, AfterValidator(_phrase)]
 
 
 class Predicate(BaseModel):
@@ -29,11 +39,17 @@ class Predicate(BaseModel):
     demographics_any: list[str] = []
     studios_any: list[str] = []
     source_any: list[str] = []
-    text_any: list[str] = Field(default=[], description="whole words/phrases in titles, synopsis, background")
-    title_any: list[str] = Field(default=[], description="whole words/phrases in the titles only")
+    text_any: list[Phrase] = Field(default=[], description="whole words/phrases in titles, synopsis, background")
+    title_any: list[Phrase] = Field(default=[], description="whole words/phrases in the titles only")
     year_gte: int | None = None
     year_lte: int | None = None
     score_gte: float | None = None
+
+    @model_validator(mode="after")
+    def has_a_condition(self) -> "Predicate":
+        if all(getattr(self, name) in ([], None) for name in type(self).model_fields):
+            raise ValueError("has no condition (it would match every anime)")
+        return self
 
     @cached_property
     def _text_pattern(self) -> re.Pattern[str] | None:
@@ -96,7 +112,7 @@ class CuratedQuery(BaseModel):
 
 def load_curated(path: Path) -> list[CuratedQuery]:
     try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or []
+        raw = read_yaml(path) or []
     except FileNotFoundError as error:
         raise LabError(f"gold.curated: {path} does not exist") from error
     queries = []
@@ -104,7 +120,8 @@ def load_curated(path: Path) -> list[CuratedQuery]:
         try:
             query = CuratedQuery.model_validate(item)
         except ValidationError as error:
-            raise LabError(f"{path}: query #{position + 1} ({item.get('id', '?')}): {error}") from error
+            raise LabError(f"{path}: query #{position + 1} ({item.get('id', '?')}): "
+                           + "; ".join(problems(error))) from error
         unknown = sorted(set(query.vectors) - set(TEXT_VECTOR_NAMES))
         if unknown:
             raise LabError(f"{path}: {query.id}: unknown vectors {unknown}")
