@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from collections import Counter
@@ -12,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from animelab.corpus.readers import FORMATS, SourceRecord
+from animelab.corpus.readers import FORMATS, FieldError, SourceError, SourceRecord
 from animelab.corpus.schema import AnimeEntry
 from animelab.errors import LabError
 
@@ -23,15 +24,22 @@ class QuarantineExceeded(LabError):
     pass
 
 
+class NothingIngested(LabError):
+    pass
+
+
 @dataclass(frozen=True)
 class QuarantinedRecord:
     source: str
     location: str
     reason: str
-    raw: str | dict[str, Any]
+    raw: str | bytes | dict[str, Any]
 
     def as_json(self) -> dict[str, Any]:
-        return {"source": self.source, "location": self.location, "reason": self.reason, "raw": self.raw}
+        row = {"source": self.source, "location": self.location, "reason": self.reason, "raw": self.raw}
+        if isinstance(self.raw, bytes):  # undecodable: base64 keeps every byte
+            row |= {"raw": base64.b64encode(self.raw).decode("ascii"), "raw_encoding": "base64"}
+        return row
 
 
 @dataclass
@@ -74,13 +82,21 @@ def describe_validation_error(error: ValidationError) -> str:
 
 def parse_record(record: SourceRecord, parse: Callable[[Any], BaseModel]) -> tuple[BaseModel | None, str]:
     """Return the parsed entry, or None and the reason it cannot be ingested."""
+    if record.unreadable:
+        return None, record.unreadable
     try:
         return parse(record.raw), ""
     except json.JSONDecodeError as error:
         return None, f"invalid JSON: {error.msg} at column {error.colno}"
+    except RecursionError:
+        return None, "invalid JSON: nested too deeply"
     except ValidationError as error:
         return None, describe_validation_error(error)
-    except (ValueError, KeyError, TypeError) as error:
+    except FieldError as error:
+        return None, str(error)
+    # Last resort for wrong types a parser does not check by name: AttributeError (a list where it expects an
+    # object), OverflowError (a 400-digit score made a float).
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as error:
         return None, f"{type(error).__name__}: {error}"
 
 
@@ -88,8 +104,21 @@ def entry_key(entry: BaseModel) -> str:
     return entry.id if isinstance(entry, AnimeEntry) else f"bangumi:{entry.bangumi_id}"
 
 
+def param_key(name: str) -> str:
+    """Source names are the keys of params' ``data`` section, so errors name the param to fix."""
+    return f"data.{name}"
+
+
+def check_sources_exist(sources: list[tuple[str, str, Path]]) -> None:
+    missing = [f"{param_key(name)}: {path} does not exist" for name, _, path in sources if not Path(path).exists()]
+    if missing:
+        raise SourceError("; ".join(missing))
+
+
 def ingest(sources: list[tuple[str, str, Path]]) -> IngestResult:
-    """Read ``(name, format, path)`` sources in order; of records sharing an id the first wins."""
+    """Read ``(name, format, path)`` sources in order; of records sharing an id the first wins.
+    Every path is checked before any is read, so one run names every missing file."""
+    check_sources_exist(sources)
     result = IngestResult()
     first_seen: dict[str, str] = {}
     for name, format_name, path in sources:
@@ -112,6 +141,14 @@ def anime_sources(enriched: Path, mal_seasons: Path) -> list[tuple[str, str, Pat
     """(name, format, path) of the anime sources. Enriched first: where it and the season file describe
     the same anime, the richer record wins."""
     return [("enriched", "enriched", enriched), ("mal_seasons", "jikan", mal_seasons)]
+
+
+def check_ingested(result: IngestResult, sources: list[tuple[str, str, Path]], what: str) -> None:
+    if not result.entries:
+        keys = ", ".join(param_key(name) for name, _, _ in sources)
+        raise NothingIngested(
+            f"{what}: no record ingested from {keys} ({result.read} read, {len(result.quarantined)} quarantined)"
+        )
 
 
 def check_quarantine(result: IngestResult, max_share: float, what: str) -> None:

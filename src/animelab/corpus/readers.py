@@ -2,11 +2,13 @@
 
 A reader yields ``SourceRecord`` (where the record came from + its raw JSON text or object);
 a parser turns one raw record into a validated entry or raises, and the ingest loop quarantines
-whatever raises. Parsers never coerce a wrong type: they raise and say which field.
+whatever raises. Parsers never coerce a wrong type: they raise and say which field. A source file
+that cannot be read as a whole (missing, not the document it should be) is a ``SourceError``.
 """
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -17,26 +19,54 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from animelab.corpus.schema import AnimeEntry, BangumiEntry
+from animelab.errors import LabError
+
+
+class SourceError(LabError):
+    pass
+
+
+class FieldError(ValueError):
+    """A value a parser cannot use; the message starts with the field's name, so the reason groups by field."""
 
 
 @dataclass(frozen=True)
 class SourceRecord:
+    """``unreadable`` is the reason the reader could not even decode the record; ``raw`` then holds its bytes."""
+
     location: str
-    raw: str | dict[str, Any]
+    raw: str | bytes | dict[str, Any]
+    unreadable: str = ""
 
 
 def read_json_lines(path: Path) -> Iterator[SourceRecord]:
-    with path.open(encoding="utf-8") as lines:
+    """One record per line. Lines split on LF only (a bare CR is JSON whitespace, not a line end) and are
+    decoded one by one, so an invalid UTF-8 byte costs its own line (reason: its 1-based byte in the line)."""
+    with path.open("rb") as lines:
         for number, line in enumerate(lines, start=1):
-            if line.strip():
-                yield SourceRecord(f"{path.name}:{number}", line.rstrip("\n"))
+            if number == 1:
+                line = line.removeprefix(codecs.BOM_UTF8)  # an editor's mark, not part of the first record
+            line = line.removesuffix(b"\n").removesuffix(b"\r")  # the CR of a CRLF file
+            location = f"{path.name}:{number}"
+            try:
+                text = line.decode("utf-8")
+            except UnicodeDecodeError as error:
+                yield SourceRecord(location, line, f"invalid UTF-8: {error.reason} at byte {error.start + 1}")
+                continue
+            if text.strip():
+                yield SourceRecord(location, text)
 
 
 def read_enriched_document(path: Path) -> Iterator[SourceRecord]:
-    """The design's export format: ``{"data": [AnimeEntry, ...]}``."""
-    document = json.loads(path.read_text(encoding="utf-8"))
+    """The design's export format: ``{"data": [AnimeEntry, ...]}``; one document, so a fault in it is the file's."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8-sig"))  # -sig: a BOM is ignored, as in JSON lines
+    except UnicodeDecodeError as error:
+        raise SourceError(f"{path}: invalid UTF-8: {error.reason} at byte {error.start + 1}") from error
+    except json.JSONDecodeError as error:
+        raise SourceError(f"{path}: invalid JSON: {error.msg} at line {error.lineno} column {error.colno}") from error
     if not isinstance(document, dict) or not isinstance(document.get("data"), list):
-        raise ValueError(f"{path}: expected a JSON object with a 'data' list")
+        raise SourceError(f"{path}: expected a JSON object with a 'data' list")
     for index, record in enumerate(document["data"]):
         yield SourceRecord(f"{path.name}#data[{index}]", record)
 
@@ -64,17 +94,32 @@ _DURATION_PART = re.compile(r"(\d+)\s*(hr|min|sec)")
 _DURATION_UNIT_SECONDS = {"hr": 3600, "min": 60, "sec": 1}
 
 
-def normalise_status(status: str | None) -> str | None:
+def text_field(value: Any, field: str) -> str | None:
+    """``value`` itself when it is a string or None; anything else is an error naming the field."""
+    if value is not None and not isinstance(value, str):
+        raise FieldError(f"{field}: expected a string, got {type(value).__name__} {value!r:.60}")
+    return value
+
+
+def normalise_status(status: Any, field: str) -> str | None:
+    status = text_field(status, field)
     if status is None:
         return None
     return STATUS.get(status.strip().lower(), status.strip().upper())
 
 
-def upper_or_none(value: str | None) -> str | None:
+def upper_or_none(value: Any, field: str) -> str | None:
+    value = text_field(value, field)
     return value.strip().upper() if value else None
 
 
-def text_or_none(value: str | None) -> str | None:
+def lower_or_none(value: Any, field: str) -> str | None:
+    value = text_field(value, field)
+    return value.lower() if value else None
+
+
+def text_or_none(value: Any, field: str) -> str | None:
+    value = text_field(value, field)
     return value.strip() if value and value.strip() else None
 
 
@@ -84,7 +129,7 @@ def parse_jikan_duration(duration: str | None) -> int | None:
         return None
     parts = _DURATION_PART.findall(duration)
     if not parts:
-        raise ValueError(f"duration: cannot parse {duration!r}")
+        raise FieldError(f"duration: cannot parse {duration!r}")
     return sum(int(amount) * _DURATION_UNIT_SECONDS[unit] for amount, unit in parts)
 
 
@@ -147,27 +192,27 @@ def parse_jikan(raw: str | dict[str, Any]) -> AnimeEntry:
             "id": f"mal:{record.mal_id}",
             "origin": "mal_seasons",
             "title": record.title or "",
-            "title_english": text_or_none(record.title_english),
-            "title_japanese": text_or_none(record.title_japanese),
+            "title_english": text_or_none(record.title_english, "title_english"),
+            "title_japanese": text_or_none(record.title_japanese, "title_japanese"),
             "synonyms": record.title_synonyms,
-            "synopsis": text_or_none(record.synopsis),
-            "background": text_or_none(record.background),
+            "synopsis": text_or_none(record.synopsis, "synopsis"),
+            "background": text_or_none(record.background, "background"),
             "genres": record.genres,
             "themes": [{"name": theme} for theme in record.themes],
             "demographics": record.demographics,
             "studios": record.studios,
             "producers": record.producers,
             "licensors": record.licensors,
-            "type": upper_or_none(record.type),
-            "status": normalise_status(record.status),
+            "type": upper_or_none(record.type, "type"),
+            "status": normalise_status(record.status, "status"),
             "episodes": record.episodes,
             "duration_seconds": parse_jikan_duration(record.duration),
-            "rating": text_or_none(record.rating),
-            "source_material": upper_or_none(record.source),
+            "rating": text_or_none(record.rating, "rating"),
+            "source_material": upper_or_none(record.source, "source"),
             "year": record.year,
-            "season": record.season.lower() if record.season else None,
+            "season": lower_or_none(record.season, "season"),
             "aired_dates": {"start": record.aired_from, "end": record.aired_to},
-            "broadcast": text_or_none(record.broadcast),
+            "broadcast": text_or_none(record.broadcast, "broadcast"),
             "trailers": [{"url": record.trailer_url}] if record.trailer_url else [],
             "images": {"covers": [record.image_url] if record.image_url else []},
             "score": float(record.score) if record.score is not None else None,
@@ -217,7 +262,7 @@ def _enriched_staff(staff: dict[str, Any]) -> dict[str, Any]:
     return {"production_staff": production, "voice_actors": voices}
 
 
-def _enriched_character(character: dict[str, Any]) -> dict[str, Any]:
+def _enriched_character(character: dict[str, Any], where: str) -> dict[str, Any]:
     return {
         "name": character.get("name") or "",
         "role": character.get("role"),
@@ -225,21 +270,21 @@ def _enriched_character(character: dict[str, Any]) -> dict[str, Any]:
         "name_variations": character.get("name_variations") or [],
         "nicknames": character.get("nicknames") or [],
         "gender": character.get("gender"),
-        "description": text_or_none(character.get("description")),
+        "description": text_or_none(character.get("description"), f"{where}.description"),
         "images": character.get("images") or [],
         "character_pages": character.get("character_pages") or {},
         "voice_actors": _names(character.get("voice_actors")),
     }
 
 
-def _enriched_episode(episode: dict[str, Any]) -> dict[str, Any]:
+def _enriched_episode(episode: dict[str, Any], where: str) -> dict[str, Any]:
     return {
         "episode_number": episode.get("episode_number"),
         "season_number": episode.get("season_number"),
-        "title": text_or_none(episode.get("title")),
-        "title_japanese": text_or_none(episode.get("title_japanese")),
-        "title_romaji": text_or_none(episode.get("title_romaji")),
-        "synopsis": text_or_none(episode.get("synopsis")),
+        "title": text_or_none(episode.get("title"), f"{where}.title"),
+        "title_japanese": text_or_none(episode.get("title_japanese"), f"{where}.title_japanese"),
+        "title_romaji": text_or_none(episode.get("title_romaji"), f"{where}.title_romaji"),
+        "synopsis": text_or_none(episode.get("synopsis"), f"{where}.synopsis"),
         "aired": episode.get("aired"),
         "duration_seconds": episode.get("duration"),
         "filler": episode.get("filler", False),
@@ -270,17 +315,17 @@ def parse_enriched(raw: str | dict[str, Any]) -> AnimeEntry:
     elif native_id:
         anime_id = f"enriched:{native_id}"
     else:
-        raise ValueError("id: record has neither a MyAnimeList source nor an 'id'")
+        raise FieldError("id: record has neither a MyAnimeList source nor an 'id'")
     return AnimeEntry.model_validate(
         {
             "id": anime_id,
             "origin": "enriched",
             "title": record.get("title") or "",
-            "title_english": text_or_none(record.get("title_english")),
-            "title_japanese": text_or_none(record.get("title_japanese")),
+            "title_english": text_or_none(record.get("title_english"), "title_english"),
+            "title_japanese": text_or_none(record.get("title_japanese"), "title_japanese"),
             "synonyms": record.get("synonyms") or [],
-            "synopsis": text_or_none(record.get("synopsis")),
-            "background": text_or_none(record.get("background")),
+            "synopsis": text_or_none(record.get("synopsis"), "synopsis"),
+            "background": text_or_none(record.get("background"), "background"),
             "genres": record.get("genres") or [],
             "tags": record.get("tags") or [],
             "themes": [
@@ -291,22 +336,24 @@ def parse_enriched(raw: str | dict[str, Any]) -> AnimeEntry:
             ],
             "demographics": record.get("demographics") or [],
             "content_warnings": record.get("content_warnings") or [],
-            "characters": [_enriched_character(c) for c in record.get("characters") or []],
+            "characters": [
+                _enriched_character(c, f"characters.{i}") for i, c in enumerate(record.get("characters") or [])
+            ],
             "staff_data": _enriched_staff(staff),
             "studios": _names(staff.get("studios")),
             "producers": _names(staff.get("producers")),
             "licensors": record.get("licensors") or [],
-            "type": upper_or_none(record.get("type")),
-            "status": normalise_status(record.get("status")),
+            "type": upper_or_none(record.get("type"), "type"),
+            "status": normalise_status(record.get("status"), "status"),
             "episodes": record.get("episodes"),
             "duration_seconds": record.get("duration"),
-            "rating": text_or_none(record.get("rating")),
-            "source_material": upper_or_none(record.get("source_material")),
+            "rating": text_or_none(record.get("rating"), "rating"),
+            "source_material": upper_or_none(record.get("source_material"), "source_material"),
             "episode_overrides": record.get("episode_overrides") or {},
             "year": record.get("year"),
-            "season": record["season"].lower() if record.get("season") else None,
+            "season": lower_or_none(record.get("season"), "season"),
             "aired_dates": {"start": aired.get("from"), "end": aired.get("to"), "text": aired.get("string")},
-            "broadcast": text_or_none(record.get("broadcast")),
+            "broadcast": text_or_none(record.get("broadcast"), "broadcast"),
             "premiere_dates": record.get("premiere_dates") or {},
             "delay_information": record.get("delay_information") or {},
             "trailers": [{"url": t.get("url"), "title": t.get("title")} for t in record.get("trailers") or []],
@@ -316,7 +363,9 @@ def parse_enriched(raw: str | dict[str, Any]) -> AnimeEntry:
             "relations": record.get("relations") or [],
             "streaming_info": record.get("streaming_info") or [],
             "streaming_licenses": record.get("streaming_licenses") or [],
-            "episode_details": [_enriched_episode(e) for e in record.get("episode_details") or []],
+            "episode_details": [
+                _enriched_episode(e, f"episode_details.{i}") for i, e in enumerate(record.get("episode_details") or [])
+            ],
             "awards": record.get("awards") or [],
             "images": record.get("images") or {},
             "score": mal_stats.get("score"),
@@ -337,8 +386,8 @@ def parse_bangumi(raw: str | dict[str, Any]) -> BangumiEntry:
         {
             "bangumi_id": record.get("mal_id"),
             "title": record.get("title") or "",
-            "title_japanese": text_or_none(record.get("title_japanese")),
-            "synopsis": text_or_none(record.get("synopsis")),
+            "title_japanese": text_or_none(record.get("title_japanese"), "title_japanese"),
+            "synopsis": text_or_none(record.get("synopsis"), "synopsis"),
             "genres": record.get("genres") or [],
             "studios": record.get("studios") or [],
             "year": record.get("year"),
