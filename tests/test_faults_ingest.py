@@ -163,6 +163,16 @@ def test_an_undecodable_line_is_kept_byte_for_byte_in_the_quarantine(tmp_path, s
                         "reason": "invalid JSON: Expecting value at column 1", "raw": "not json"}
 
 
+def test_an_enriched_record_with_a_lone_surrogate_is_quarantined_and_written(tmp_path):
+    # A JSON escape of half a surrogate pair parses into a str UTF-8 cannot encode.
+    path = tmp_path / "enriched.json"
+    path.write_text('{"data": [{"id": "x", "title": "T", "synopsis": 5, "note": "\\ud800"}]}', encoding="utf-8")
+    result = ingest([("enriched", "enriched", path)])
+    write_jsonl(tmp_path / "quarantine.jsonl", [q.as_json() for q in result.quarantined])
+    row, = read_jsonl(tmp_path / "quarantine.jsonl")
+    assert row["raw_encoding"] == "json" and json.loads(row["raw"])["note"] == "\ud800"
+
+
 @pytest.mark.parametrize(
     ("helper", "value", "expected"),
     [

@@ -28,6 +28,14 @@ class NothingIngested(LabError):
     pass
 
 
+def encodes_as_utf8(raw: str | dict[str, Any]) -> bool:
+    try:
+        json.dumps(raw, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 @dataclass(frozen=True)
 class QuarantinedRecord:
     source: str
@@ -39,6 +47,8 @@ class QuarantinedRecord:
         row = {"source": self.source, "location": self.location, "reason": self.reason, "raw": self.raw}
         if isinstance(self.raw, bytes):  # undecodable: base64 keeps every byte
             row |= {"raw": base64.b64encode(self.raw).decode("ascii"), "raw_encoding": "base64"}
+        elif not encodes_as_utf8(self.raw):  # a lone surrogate from a JSON escape: kept as escaped JSON text
+            row |= {"raw": json.dumps(self.raw, ensure_ascii=True, sort_keys=True), "raw_encoding": "json"}
         return row
 
 
