@@ -202,3 +202,17 @@ def test_a_stage_killed_midway_leaves_its_outputs_old_or_new_and_a_rerun_restore
         if stage != "index":  # the engine's files differ build to build; the index is checked by its metrics
             assert snapshot() == before
         assert not list(project.rglob(".*.tmp"))
+
+
+@pytest.mark.parametrize("stage", ["embed", "index", "gold", "sparse", "evaluate", "drift"])
+def test_a_stage_without_its_inputs_says_which_file_is_missing(tmp_path, stage):
+    """Each stage's own command from dvc.yaml, run where no earlier stage has written anything."""
+    import yaml
+
+    command = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"][stage]["cmd"].split()
+    for name in ("params.yaml", "gold/curated.yaml", "experiments/variants.yaml"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text((REPO / name).read_text())
+    result = run([sys.executable, str(REPO / command[1]), *command[2:]], tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "does not exist" in result.stderr.strip().splitlines()[-1]

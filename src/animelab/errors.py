@@ -26,6 +26,9 @@ def run_stage(main: Callable[[], None]) -> None:
         main()
     except LabError as error:
         sys.exit(f"error: {error}")
+    except FileNotFoundError as error:  # an input an earlier stage writes, or a path given on the command line
+        sys.exit(f"error: {error.filename or error} does not exist: run the stage that writes it (dvc repro) "
+                 "or fix the path")
 
 
 def stage_args(description: str, argv: list[str] | None, *paths: str, **helps: str) -> argparse.Namespace:
