@@ -169,7 +169,7 @@ def test_searching_the_built_indexes_leaves_dvc_status_clean(tiny_project):
 
 
 @pytest.mark.usefixtures("tiny_repro")
-@pytest.mark.parametrize("stage", ["ingest", "gold", "sparse", "index"])
+@pytest.mark.parametrize("stage", ["ingest", "embed", "gold", "sparse", "index"])
 def test_a_stage_killed_midway_leaves_its_outputs_old_or_new_and_a_rerun_restores_them(tiny_project, tmp_path, stage):
     """The stage's own command from dvc.yaml, killed after a seeded random delay, on a copy of the tiny project."""
     import shutil
@@ -200,7 +200,9 @@ def test_a_stage_killed_midway_leaves_its_outputs_old_or_new_and_a_rerun_restore
             assert (project / out).exists() or not any(key.startswith(out) for key in before)
         assert run(command, project).returncode == 0
         if stage != "index":  # the engine's files differ build to build; the index is checked by its metrics
-            assert snapshot() == before
+            # plotly pages carry random element ids
+            assert {k: v for k, v in snapshot().items() if not k.endswith(".html")} == {
+                k: v for k, v in before.items() if not k.endswith(".html")}
         assert not list(project.rglob(".*.tmp"))
 
 
