@@ -17,7 +17,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from animelab.evaluation.timing import latency_summary, machine, measure, timed_search
@@ -31,7 +30,7 @@ from animelab.index.points import IndexPoint, index_points
 from animelab.index.query import SearchRequest, Tuning, VectorQuery, exact_twin
 from animelab.index.spec import collection_spec
 from animelab.index.synthetic import resample_with_noise
-from animelab.io import write_json, write_text
+from animelab.io import read_yaml, write_json, write_text
 from animelab.params import IndexParams, QuantizationParams, load_params
 
 class BenchRow(BaseModel):
@@ -60,7 +59,7 @@ class BenchConfig(BaseModel):
 
 def load_bench_config(path: Path) -> BenchConfig:
     try:
-        return BenchConfig.model_validate(yaml.safe_load(Path(path).read_text(encoding="utf-8")))
+        return BenchConfig.model_validate(read_yaml(path))
     except (OSError, ValidationError) as error:
         raise LabError(f"{path}: {error}") from error
 
