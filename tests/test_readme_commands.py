@@ -55,6 +55,9 @@ def git_project(tiny_project, tmp_path_factory) -> Path:
     shutil.copytree(tiny_project, project, symlinks=True)
     shutil.copytree(REPO / "notebooks", project / "notebooks")
     (project / ".venv").symlink_to(Path(sys.prefix))
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["tracking"]["uri"] = f"sqlite:///{project / 'mlflow.db'}"  # the sweep logs here, not in the shared one
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     config = project / ".dvc" / "config"
     config.write_text(re.sub(r"\s*no_scm = [Tt]rue", "", config.read_text()))
     ignored = ["/.venv", "/mlflow.db", "/dvc_plots/", *(f"/{path}" for path in cached_outs(project / "dvc.yaml"))]
