@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import fcntl
 import hashlib
@@ -64,7 +65,9 @@ def atomic_path(target: Path) -> Iterator[Path]:
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    with writer_lock(target):
+    # Inside another write's temporary the target is private already: no lock (and no lock file) needed.
+    private = any(parent.name.startswith(".") and parent.name.endswith(".tmp") for parent in target.parents)
+    with contextlib.nullcontext() if private else writer_lock(target):
         recover_interrupted(target)
         temporary = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
         staging = temporary / target.name
