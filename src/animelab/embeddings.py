@@ -129,11 +129,13 @@ def embed_image_vector(
 def check_image_model(entries: list[AnimeEntry], params: EmbedParams) -> None:
     """Before any work: a configured image checkpoint must exist, and cached images need one."""
     specs = [VECTORS_BY_NAME[name] for name in params.vectors if VECTORS_BY_NAME[name].modality == "image"]
+    if not specs:
+        return
     image_dir = params.image_model.image_dir
-    if params.image_model.checkpoint is not None or (image_dir is not None and any(
-            cached_image(image_dir, url) for spec in specs for entry in entries for url in vector_inputs(entry, spec))):
-        if specs:
-            open_clip_identifier(params.image_model)  # a ModelPathError naming embed.image_model.checkpoint
+    cached = image_dir is not None and any(cached_image(image_dir, url) for spec in specs for entry in entries
+                                           for url in vector_inputs(entry, spec))
+    if params.image_model.checkpoint is not None or cached:
+        open_clip_identifier(params.image_model)  # a ModelPathError naming embed.image_model.checkpoint
 
 
 def embed_corpus(entries: list[AnimeEntry], params: EmbedParams, out_dir: Path) -> dict[str, Any]:
