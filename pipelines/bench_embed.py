@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
 
     with measure() as whole:
         with measure() as ingest_time:
-            result = ingest(anime_sources(params.data.enriched, params.data.mal_seasons))
+            result = ingest(anime_sources(params.data.path("enriched"), params.data.path("mal_seasons")))
         with measure() as load_time:
             encoder = text_encoder(text_params)
         vectors = {}

@@ -9,7 +9,8 @@ from animelab.errors import run_stage, stage_args
 from animelab.evaluation.tracking import log_evaluation
 from animelab.evaluation.runner import evaluate_all
 from animelab.evaluation.experiments import load_experiments
-from animelab.gold.splits import load_gold
+from animelab.evaluation.scoring import MACRO
+from animelab.gold.splits import gold_split, read_gold
 from animelab.io import atomic_path, write_json
 from animelab.params import load_params
 
@@ -21,15 +22,20 @@ def main(argv: list[str] | None = None) -> None:
 
     params = load_params(args.params)
     experiments = load_experiments(params.evaluate.experiments)
-    split = load_gold(args.gold, params.evaluate.split)
+    gold = read_gold(args.gold)
+    split = gold_split(gold, params.evaluate.split)
+    tuning = gold_split(gold, experiments.choose_on) if experiments.choose_on else None
     with atomic_path(args.out) as staging:
         results = evaluate_all(params, experiments, split, read_corpus(args.corpus), args.embeddings, args.cache,
-                               staging, args.sparse)
+                               staging, args.sparse, tuning)
         write_json(staging / "results.json", results)
+    primary = params.evaluate.primary
     write_json(args.metrics, {
-        name: {metric: round(record["scores"]["all"][metric], 4) for metric in params.evaluate.headline}
-        | {"recall_vs_exact@10": round(record["recall_vs_exact_at_10"], 4),
-           "p95_ms": record["latency"]["p95_ms"]}
+        name: {f"macro_{primary}": round(record["scores"][MACRO][primary], 4),
+               f"macro_{primary}_ci": [round(bound, 4) for bound in record["primary_ci"]]}
+        | {metric: round(record["scores"][MACRO][metric], 4) for metric in params.evaluate.headline}
+        | {"hub_rate@10": round(record["hub_rate_at_10"], 4),
+           "recall_vs_exact@10": round(record["recall_vs_exact_at_10"], 4), "p95_ms": record["latency"]["p95_ms"]}
         for name, record in results["variants"].items()
     })
     artifacts = {name: [args.out / "runs" / f"{name}.trec", args.out / "per_query" / f"{name}.csv"]

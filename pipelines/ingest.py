@@ -14,8 +14,8 @@ def main(argv: list[str] | None = None) -> None:
     args = stage_args(__doc__, argv, "params", "corpus", "bangumi", "quarantine", "metrics")
 
     params = load_params(args.params)
-    anime_files = anime_sources(params.data.enriched, params.data.mal_seasons)
-    bangumi_files = [("bangumi", "bangumi", params.data.bangumi)]
+    anime_files = anime_sources(params.data.path("enriched"), params.data.path("mal_seasons"))
+    bangumi_files = [("bangumi", "bangumi", params.data.path("bangumi"))]
     check_sources_exist(anime_files + bangumi_files)  # every missing file in one run, before the long reads
     anime = ingest(anime_files)
     bangumi = ingest(bangumi_files)

@@ -28,7 +28,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 def repo_params() -> Params:
     """The committed params.yaml with its data paths made absolute."""
     params = load_params(REPO / "params.yaml")
-    data = params.data.model_copy(update={k: (REPO / v).resolve() for k, v in params.data.model_dump().items()})
+    data = params.data.model_copy(update={"root": (REPO / params.data.root).resolve()})
     return params.model_copy(update={"data": data})
 
 
@@ -36,17 +36,17 @@ def repo_params() -> Params:
 def enriched_sample(repo_params: Params) -> list[AnimeEntry]:
     """The 28 real enriched records, parsed by the production reader."""
     source = FORMATS["enriched"]
-    return [source.parse(record.raw) for record in source.read(repo_params.data.enriched)]
+    return [source.parse(record.raw) for record in source.read(repo_params.data.path("enriched"))]
 
 
 @pytest.fixture(scope="session")
 def enriched_raw(repo_params: Params) -> list[dict]:
-    return json.loads(repo_params.data.enriched.read_text(encoding="utf-8"))["data"]
+    return json.loads(repo_params.data.path("enriched").read_text(encoding="utf-8"))["data"]
 
 
 @pytest.fixture(scope="session")
 def mal_lines(repo_params: Params) -> list[str]:
-    return repo_params.data.mal_seasons.read_text(encoding="utf-8").splitlines()
+    return repo_params.data.path("mal_seasons").read_text(encoding="utf-8").splitlines()
 
 
 def minilm_params(**overrides) -> TextModelParams:
@@ -107,7 +107,7 @@ def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
 def tiny_project(tmp_path_factory, repo_params) -> Path:
     """A copy of the project whose params point at 40 MAL + 28 enriched + 20 bangumi records."""
     project = tmp_path_factory.mktemp("project")
-    for name in ("pipelines", "src", "dvc.yaml", ".dvcignore", "gold/curated.yaml"):
+    for name in ("pipelines", "src", "dvc.yaml", ".dvcignore", "gold/curated.yaml", "experiments/ann_sweep.yaml"):
         source = REPO / name
         copy = shutil.copytree if source.is_dir() else shutil.copy
         (project / name).parent.mkdir(parents=True, exist_ok=True)
@@ -115,25 +115,32 @@ def tiny_project(tmp_path_factory, repo_params) -> Path:
     data = project / "slices"
     data.mkdir()
     for key, count in (("mal_seasons", 40), ("bangumi", 20)):
-        lines = getattr(repo_params.data, key).read_text(encoding="utf-8").splitlines()[:count]
+        lines = repo_params.data.path(key).read_text(encoding="utf-8").splitlines()[:count]
         (data / f"{key}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     params = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
-    params["data"] = {"mal_seasons": "slices/mal_seasons.jsonl", "bangumi": "slices/bangumi.jsonl",
-                      "enriched": str(repo_params.data.enriched)}
+    shutil.copy(repo_params.data.path("enriched"), data / "enriched.json")
+    params["data"] = {"root": "slices", "mal_seasons": "mal_seasons.jsonl", "bangumi": "bangumi.jsonl",
+                      "enriched": "enriched.json"}
     params["embed"]["vectors"] = TINY_VECTORS
     params["embed"]["text_model"]["max_length"] = 128
     params["index"]["vectors"] = ["title_vector", "genre_vector", "episode_vector"]
-    (project / "experiments").mkdir()
+    (project / "experiments").mkdir(exist_ok=True)
     (project / "experiments" / "tiny.yaml").write_text(
-        "baseline: {search: {vectors: all, fusion: rrf, rrf_k: 60, exact: true}}\n"
+        "search_defaults: {vectors: all, fusion: rrf, rrf_k: 60, exact: true}\n"
+        "baseline:\n"
+        "  choose_on: dev\n"
+        "  candidates:\n"
+        "    - {name: all-rrf, class: deployable}\n"
+        "    - {name: title-bm25, class: deployable, search: {vectors: [title_vector], sparse: [bm25], rrf_k: 10}}\n"
         "variants:\n"
-        "  - {name: hnsw-m8, axis: hnsw, index: {hnsw: {m: 8}}, search: {exact: false, hnsw_ef: 32}}\n"
-        "  - {name: vectors-hint, axis: vectors, search: {vectors: hint}}\n"
-        "  - {name: model-bge-m3, axis: model, model: bge-m3}\n"
-        "  - {name: sparse-feature-learned, axis: sparse, search: {dense: false, sparse: [feature_learned]}}\n"
-        "  - {name: hybrid-bm25-dbsf, axis: hybrid, search: {sparse: [bm25], fusion: dbsf}}\n"
-        "  - {name: genre-base, axis: genre_ft, holdout: true, search: {vectors: hint}}\n"
-        "  - {name: genre_ft, axis: genre_ft, model: genre_ft, holdout: true, compare_to: genre-base,"
+        "  - {name: hnsw-m8, class: deployable, axis: hnsw, on_baseline: true, index: {hnsw: {m: 8}},"
+        " search: {exact: false, hnsw_ef: 32}}\n"
+        "  - {name: vectors-hint, class: oracle, axis: vectors, search: {vectors: hint}}\n"
+        "  - {name: model-bge-m3, class: deployable, axis: model, model: bge-m3}\n"
+        "  - {name: sparse-feature-learned, class: metadata, axis: sparse, search: {dense: false, sparse: [feature_learned]}}\n"
+        "  - {name: hybrid-bm25-dbsf, class: deployable, axis: hybrid, search: {sparse: [bm25], fusion: dbsf}}\n"
+        "  - {name: genre-base, class: oracle, axis: genre_ft, holdout: true, search: {vectors: hint}}\n"
+        "  - {name: genre_ft, class: oracle, axis: genre_ft, model: genre_ft, holdout: true, compare_to: genre-base,"
         " search: {vectors: hint}}\n"
     )
     params["finetune"] |= {"epochs": 1, "batch_size": 8, "max_length": 32, "probe_max_length": 64, "permutations": 200,

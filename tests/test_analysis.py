@@ -19,10 +19,12 @@ METRICS = ["ndcg@10", "recall@10"]
 
 
 def variant_record(name: str, axis: str, ndcg: dict[str, float], compared: bool) -> dict:
-    record = {"axis": axis, "model": "minilm", "description": f"{name} variant",
+    ndcg = {"macro": sum(ndcg.values()) / len(ndcg)} | ndcg
+    record = {"axis": axis, "class": "deployable", "model": "minilm", "description": f"{name} variant",
               "settings": {"search": {"fusion": axis}},
               "scores": {group: {"ndcg@10": value, "recall@10": value / 2} for group, value in ndcg.items()},
-              "hard_negative_intrusion_at_10": 0.1, "recall_vs_exact_at_10": 0.9, "build_seconds": 1.0,
+              "primary_ci": [ndcg["macro"] - 0.1, ndcg["macro"] + 0.1], "hub_rate_at_10": 0.05,
+              "fidelity": {"fused": {"@10": 0.9, "@100": 0.95}}, "hard_negative_intrusion_at_10": 0.1, "recall_vs_exact_at_10": 0.9, "build_seconds": 1.0,
               "disk_mib": 2.0, "ram_mib": 3.0, "latency": {"p50_ms": 1.0, "p95_ms": 2.0, "p99_ms": 3.0, "qps": 500.0}}
     if compared:
         record["vs_baseline"] = {group: {"ndcg@10": {"p_adjusted": 0.01 if group == "all" else 0.5,
@@ -31,7 +33,8 @@ def variant_record(name: str, axis: str, ndcg: dict[str, float], compared: bool)
 
 
 def log(tracking: TrackingParams, variants: dict[str, dict]) -> str:
-    results = {"split": "test", "baseline": "baseline", "skipped": {}, "variants": variants}
+    results = {"split": "test", "baseline": "baseline", "skipped": {}, "variants": variants, "primary": "ndcg@10",
+               "ranking_categories": ["facet"]}
     return log_evaluation(tracking, results, {"evaluate": {"alpha": 0.05, "split": "test"}, "queries": 4}, {})
 
 
@@ -53,14 +56,21 @@ def test_latest_evaluation_reads_back_the_last_logged_evaluation(tmp_path):
     expected = {name: [record["scores"]["facet"][m] for m in METRICS] for name, record in logged.items()}
     assert table.to_dict("index") == {name: dict(zip(METRICS, values)) for name, values in expected.items()}
 
+    assert variants.loc["rrf", "class"] == "deployable"
+    # The primary metric and its CI sort first in the MLflow runs table; the experiment opens on that table.
+    primary = sorted(column for column in variants.columns if not column.startswith("params."))[:3]
+    assert primary == ["0_primary.macro_ndcg_at_10", "0_primary.macro_ndcg_at_10.ci_high",
+                       "0_primary.macro_ndcg_at_10.ci_low"]
+    assert variants.loc["rrf", "0_primary.macro_ndcg_at_10"] == pytest.approx((0.7 + 0.2 + 0.9) / 3)
+    assert evaluation.experiment_tags["mlflow.experimentKind"] == "custom_model_development"
     per_category = analysis.by_category(variants, "ndcg@10")
-    assert list(per_category.columns) == ["all", "facet", "studio"]
-    assert per_category.loc["dbsf"].tolist() == [0.3, 0.3, 0.3]
+    assert list(per_category.columns) == ["macro", "all", "facet", "studio"]
+    assert per_category.loc["dbsf"].tolist() == [0.3, 0.3, 0.3, 0.3]
     deltas = analysis.by_category(variants, "ndcg@10", "delta")
-    assert deltas.loc["rrf"].tolist() == pytest.approx([0.2, -0.3, 0.4])
+    assert deltas.loc["rrf"].tolist() == pytest.approx([0.1, 0.2, -0.3, 0.4])
     assert deltas.loc["baseline"].isna().all()
     assert (analysis.by_category(variants, "ndcg@10", "p_adjusted").loc["rrf"] < evaluation.alpha).tolist() == [
-        True, False, False]
+        False, True, False, False]
     with pytest.raises(LabError, match="no logged metric map_at_100"):
         analysis.by_category(variants, "map@100")
 

@@ -12,19 +12,76 @@ from tests.conftest import REPO
 
 def test_committed_variants_cover_the_axes(repo_params):
     experiments = load_experiments(REPO / repo_params.evaluate.experiments)
-    assert experiments.baseline.search.exact and experiments.baseline.search.vectors == "all"
+    assert experiments.choose_on == "dev" and len(experiments.candidates) > 1
+    assert all(c.row_class == "deployable" and c.search.exact for c in experiments.candidates)
+    design = next(v for v in experiments.variants if v.name == "design-all-vectors")
+    assert design.search.vectors == "all" and design.search.exact
     axes = {variant.axis for variant in experiments.variants}
     assert {"hnsw", "quantization", "vectors", "fusion", "model"} <= axes
-    assert len(experiments.variants) >= 12
+    # ANN is measured on the configuration a team would ship: every HNSW and quantization row.
+    assert all(v.on_baseline and not v.search.exact for v in experiments.variants if v.axis in ("hnsw", "quantization"))
+    assert {v.row_class for v in experiments.variants} == {"deployable", "oracle", "metadata"}
+
+
+def test_on_baseline_rows_take_the_chosen_candidates_search(tmp_path):
+    path = tmp_path / "variants.yaml"
+    path.write_text(
+        "search_defaults: {exact: true}\n"
+        "baseline:\n  choose_on: dev\n  candidates:\n"
+        "    - {name: a, class: deployable, search: {vectors: covered}}\n"
+        "    - {name: b, class: deployable, search: {vectors: [title_vector], sparse: [bm25], rrf_k: 10}}\n"
+        "variants:\n"
+        "  - {name: ann, class: deployable, axis: hnsw, on_baseline: true, search: {exact: false, hnsw_ef: 32}}\n"
+        "  - {name: plain, class: deployable, axis: fusion, search: {rrf_k: 2}}\n"
+    )
+    experiments = load_experiments(path)
+    chosen = experiments.with_baseline(experiments.candidates[1])
+    baseline, ann, plain = chosen.all()
+    assert baseline.name == "baseline" and baseline.description.startswith("b (chosen on dev)")
+    assert ann.search.sparse == ["bm25"] and ann.search.rrf_k == 10 and ann.search.hnsw_ef == 32 and not ann.search.exact
+    assert plain.search.sparse == [] and plain.search.vectors == "all" and plain.search.exact
+    assert chosen.reference_of(ann) == "baseline"
+
+
+@pytest.mark.parametrize(
+    ("variant", "message"),
+    [
+        ("{name: h, class: deployable, axis: vectors, search: {vectors: hint}}", "must be 'oracle'.*vectors: hint"),
+        ("{name: f, class: deployable, axis: sparse, search: {dense: false, sparse: [feature_static]}}",
+         "must be 'metadata'.*feature_static"),
+        ("{name: o, class: oracle, axis: fusion, search: {rrf_k: 2}}", "must be 'deployable'"),
+        ("{name: n, axis: fusion}", "class: Field required"),
+    ],
+)
+def test_a_row_class_must_say_what_the_row_reads(tmp_path, variant, message):
+    path = tmp_path / "variants.yaml"
+    path.write_text("baseline: {class: deployable}\nvariants:\n  - " + variant + "\n")
+    with pytest.raises(LabError, match=message):
+        load_experiments(path)
+
+
+@pytest.mark.parametrize(
+    ("baseline", "message"),
+    [
+        ("{choose_on: dev, candidates: [{name: h, class: oracle, search: {vectors: hint}}]}", "not deployable"),
+        ("{choose_on: test, candidates: [{name: a, class: deployable}]}", "choose_on must be train or dev"),
+        ("{choose_on: dev, candidates: []}", "at least one"),
+    ],
+)
+def test_a_baseline_choice_is_among_deployable_rows_on_a_tuning_split(tmp_path, baseline, message):
+    path = tmp_path / "variants.yaml"
+    path.write_text(f"baseline: {baseline}\nvariants: []\n")
+    with pytest.raises(LabError, match=message):
+        load_experiments(path)
 
 
 def test_a_variant_changes_only_what_it_names(tmp_path):
     path = tmp_path / "variants.yaml"
     path.write_text(
-        "baseline: {search: {vectors: all, fusion: rrf, rrf_k: 60, exact: true, prefetch_limit: 50}}\n"
+        "search_defaults: {vectors: all, fusion: rrf, rrf_k: 60, exact: true, prefetch_limit: 50}\nbaseline: {class: deployable}\n"
         "variants:\n"
-        "  - {name: k2, axis: fusion, search: {rrf_k: 2}}\n"
-        "  - {name: scalar, axis: quantization, index: {quantization: {kind: scalar, quantile: 0.99}},\n"
+        "  - {name: k2, class: deployable, axis: fusion, search: {rrf_k: 2}}\n"
+        "  - {name: scalar, class: deployable, axis: quantization, index: {quantization: {kind: scalar, quantile: 0.99}},\n"
         "     search: {exact: false, hnsw_ef: 64}}\n"
     )
     baseline, k2, scalar = load_experiments(path).all()
@@ -45,19 +102,19 @@ def test_index_overrides_reach_every_priority(repo_params):
 @pytest.mark.parametrize(
     ("variant", "message"),
     [
-        ("{name: w, axis: fusion, search: {fusion: dbsf, weights: priority}}", "weights apply to RRF fusion only"),
-        ("{name: v, axis: vectors, search: {vectors: [plot_vector]}}", "unknown text vectors"),
-        ("{name: q, axis: quantization, index: {quantization: {kind: binary, quantile: 0.9}}}",
+        ("{name: w, class: deployable, axis: fusion, search: {fusion: dbsf, weights: priority}}", "weights apply to RRF fusion only"),
+        ("{name: v, class: deployable, axis: vectors, search: {vectors: [plot_vector]}}", "unknown text vectors"),
+        ("{name: q, class: deployable, axis: quantization, index: {quantization: {kind: binary, quantile: 0.9}}}",
          "quantile applies to scalar quantization only"),
-        ("{name: x, axis: fusion, search: {rrf_k: 2}, colour: red}", "Extra inputs are not permitted"),
-        ("{name: baseline, axis: fusion}", "duplicate variant names"),
-        ("{name: t, axis: genre_ft, model: genre_ft, holdout: true, compare_to: baseline}", "must agree on holdout"),
-        ("{name: t, axis: genre_ft, model: genre_ft, compare_to: nothing}", "compare_to must name a variant"),
+        ("{name: x, class: deployable, axis: fusion, search: {rrf_k: 2}, colour: red}", "Extra inputs are not permitted"),
+        ("{name: baseline, class: deployable, axis: fusion}", "duplicate variant names"),
+        ("{name: t, class: deployable, axis: genre_ft, model: genre_ft, holdout: true, compare_to: baseline}", "must agree on holdout"),
+        ("{name: t, class: deployable, axis: genre_ft, model: genre_ft, compare_to: nothing}", "compare_to must name a variant"),
     ],
 )
 def test_invalid_variants_are_refused_with_the_reason(tmp_path, variant, message):
     path = tmp_path / "variants.yaml"
-    path.write_text("baseline: {search: {exact: true}}\nvariants:\n  - " + variant + "\n")
+    path.write_text("search_defaults: {exact: true}\nbaseline: {class: deployable}\nvariants:\n  - " + variant + "\n")
     with pytest.raises(LabError, match=message):
         load_experiments(path)
 
@@ -65,11 +122,11 @@ def test_invalid_variants_are_refused_with_the_reason(tmp_path, variant, message
 def test_held_out_variants_form_their_own_comparison_family(tmp_path):
     path = tmp_path / "variants.yaml"
     path.write_text(
-        "baseline: {search: {exact: true}}\n"
+        "search_defaults: {exact: true}\nbaseline: {class: deployable}\n"
         "variants:\n"
-        "  - {name: k2, axis: fusion, search: {rrf_k: 2}}\n"
-        "  - {name: base, axis: genre_ft, holdout: true}\n"
-        "  - {name: tuned, axis: genre_ft, model: genre_ft, holdout: true, compare_to: base}\n"
+        "  - {name: k2, class: deployable, axis: fusion, search: {rrf_k: 2}}\n"
+        "  - {name: base, class: deployable, axis: genre_ft, holdout: true}\n"
+        "  - {name: tuned, class: deployable, axis: genre_ft, model: genre_ft, holdout: true, compare_to: base}\n"
     )
     experiments = load_experiments(path)
     assert [experiments.reference_of(v) for v in experiments.all()] == [None, "baseline", None, "base"]

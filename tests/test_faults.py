@@ -29,7 +29,7 @@ from tests.conftest import REPO, run
 
 def variants_file(tmp_path, *lines: str):
     path = tmp_path / "variants.yaml"
-    path.write_text("baseline: {search: {vectors: all, exact: true}}\nvariants:\n" + "".join(f"  - {line}\n" for line in lines))
+    path.write_text("search_defaults: {vectors: all, exact: true}\nbaseline: {class: deployable}\nvariants:\n" + "".join(f"  - {line}\n" for line in lines))
     return path
 
 
@@ -45,7 +45,7 @@ def test_an_image_checkpoint_that_does_not_exist_is_refused_before_any_work(repo
 
 def test_a_variant_searching_an_unindexed_vector_is_refused(repo_params, tmp_path):
     params = repo_params.model_copy(update={"index": repo_params.index.model_copy(update={"vectors": ["title_vector"]})})
-    experiments = load_experiments(variants_file(tmp_path, "{name: staff-only, axis: vectors, search: {vectors: [staff_vector]}}"))
+    experiments = load_experiments(variants_file(tmp_path, "{name: staff-only, class: deployable, axis: vectors, search: {vectors: [staff_vector]}}"))
     with pytest.raises(LabError, match=r"variant staff-only searches \['staff_vector'\], which index.vectors does not"):
         check_variants(params, experiments)
 
@@ -53,7 +53,7 @@ def test_a_variant_searching_an_unindexed_vector_is_refused(repo_params, tmp_pat
 def test_a_model_path_pointing_nowhere_is_refused_before_any_work_naming_its_key(repo_params, tmp_path):
     evaluate = repo_params.evaluate.model_copy(update={"model_paths": {"bge-m3": tmp_path / "nowhere"}})
     params = repo_params.model_copy(update={"evaluate": evaluate})
-    experiments = load_experiments(variants_file(tmp_path, "{name: model-bge-m3, axis: model, model: bge-m3}"))
+    experiments = load_experiments(variants_file(tmp_path, "{name: model-bge-m3, class: deployable, axis: model, model: bge-m3}"))
     with pytest.raises(ModelPathError, match=r"^evaluate\.model_paths\.bge-m3: model directory .*nowhere does not exist"):
         check_variants(params, experiments)
     unset = repo_params.model_copy(update={"evaluate": repo_params.evaluate.model_copy(update={"model_paths": {}})})

@@ -45,8 +45,8 @@ def test_curated_predicates_that_would_grade_every_anime_are_refused(tmp_path, g
     [
         (load_curated, GOOD_QUERY + "- id: curated-x\n  text: [unclosed\n  vectors: [title_vector]\n", 4),
         (load_curated, GOOD_QUERY + "- id: curated-x\n\ttext: tab\n", 3),
-        (load_experiments, "baseline: {search: {exact: true}}\nvariants:\n  - {name: a, axis: hnsw\n  - {name: b}\n",
-         4),
+        (load_experiments, "search_defaults: {exact: true}\nbaseline: {class: deployable}\nvariants:\n"
+                           "  - {name: a, class: deployable, axis: hnsw\n  - {name: b}\n", 5),
         (load_experiments, "baseline:\n  search: {exact: true}\n variants: []\n", 3),
         (load_params, "seed: 1\ntracking: {uri: x\n", 3),
     ],
@@ -62,22 +62,22 @@ def test_yaml_syntax_errors_name_the_file_and_line(tmp_path, loader, text, line)
 @pytest.mark.parametrize(
     ("variants", "message"),
     [
-        ("  - {name: hnsw-x, axis: hnsw, index: {hnsw: {m: 500}}}\n",
+        ("  - {name: hnsw-x, class: deployable, axis: hnsw, index: {hnsw: {m: 500}}}\n",
          r"variant hnsw-x: index\.hnsw\.m: Input should be less than or equal to 128"),
-        ("  - {name: k2, axis: fusion, search: {rrf_k: 2}}\n  - {axis: fusion, search: {rrf_k: 3}}\n",
+        ("  - {name: k2, class: deployable, axis: fusion, search: {rrf_k: 2}}\n  - {axis: fusion, search: {rrf_k: 3}}\n",
          r"variant #2: name: Field required"),
-        ("  - {name: Bad Name, axis: fusion}\n", r"variant Bad Name: name: String should match pattern"),
-        ("  - {name: q, axis: quantization, index: {quantization: {kind: octal}}}\n",
+        ("  - {name: Bad Name, class: deployable, axis: fusion}\n", r"variant Bad Name: name: String should match pattern"),
+        ("  - {name: q, class: deployable, axis: quantization, index: {quantization: {kind: octal}}}\n",
          r"variant q: index\.quantization\.kind: Input should be"),
-        ("  - {name: v, axis: colour}\n",
+        ("  - {name: v, class: deployable, axis: colour}\n",
          r"variant v: axis: .*unknown axes \['colour'\]; known: \['baseline', 'hnsw', 'quantization'"),
-        ("  - {name: v, axis: Fusion}\n", r"variant v: axis: .*unknown axes \['Fusion'\]"),
+        ("  - {name: v, class: deployable, axis: Fusion}\n", r"variant v: axis: .*unknown axes \['Fusion'\]"),
         ("  - {axis: colour}\n", r"variant #1: .*axis: .*unknown axes \['colour'\]"),
     ],
 )
 def test_invalid_variants_name_the_variant_and_field(tmp_path, variants, message):
     path = tmp_path / "variants.yaml"
-    path.write_text("baseline: {search: {exact: true}}\nvariants:\n" + variants)
+    path.write_text("search_defaults: {exact: true}\nbaseline: {class: deployable}\nvariants:\n" + variants)
     with pytest.raises(LabError, match=re.escape(str(path)) + ": " + message) as error:
         load_experiments(path)
     assert "\n" not in str(error.value)
@@ -85,7 +85,7 @@ def test_invalid_variants_name_the_variant_and_field(tmp_path, variants, message
 
 def test_an_invalid_baseline_is_named(tmp_path):
     path = tmp_path / "variants.yaml"
-    path.write_text("baseline: {search: {exact: true, rrf_k: 0}}\nvariants: []\n")
+    path.write_text("search_defaults: {exact: true, rrf_k: 0}\nbaseline: {class: deployable}\nvariants: []\n")
     with pytest.raises(LabError, match=r": baseline: search\.rrf_k: Input should be greater than or equal to 1"):
         load_experiments(path)
 
@@ -105,7 +105,7 @@ def params_with(tmp_path: Path, section: str, key: str, value) -> Path:
 
 
 @pytest.mark.parametrize("metric", ["recal@100", "ndcg@0", "ndcg@-1", "ndcg@", "ndcg@ten", "precision@10.5", "rbp.95",
-                                    "ndcg@10-l2", "NDCG@10", "ndcg @10", ""])
+                                    "ndcg@10-l0", "ndcg@10-2", "NDCG@10", "ndcg @10", ""])
 def test_unknown_metrics_are_refused_naming_the_key_and_the_valid_names(tmp_path, metric):
     committed = COMMITTED["evaluate"]["metrics"]
     path = params_with(tmp_path, "evaluate", "metrics", [*committed, metric])

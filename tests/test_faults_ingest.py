@@ -44,10 +44,10 @@ class Samples:
 @pytest.fixture(scope="module")
 def samples(repo_params) -> Samples:
     jsonl = {
-        "jikan": repo_params.data.mal_seasons.read_bytes().split(b"\n")[:3],
-        "bangumi": repo_params.data.bangumi.read_bytes().split(b"\n")[:3],
+        "jikan": repo_params.data.path("mal_seasons").read_bytes().split(b"\n")[:3],
+        "bangumi": repo_params.data.path("bangumi").read_bytes().split(b"\n")[:3],
     }
-    raw = jsonl | {"enriched": json.loads(repo_params.data.enriched.read_text(encoding="utf-8"))["data"][:3]}
+    raw = jsonl | {"enriched": json.loads(repo_params.data.path("enriched").read_text(encoding="utf-8"))["data"][:3]}
     parsed = {fmt: [FORMATS[fmt].parse(r.decode() if isinstance(r, bytes) else r) for r in records]
               for fmt, records in raw.items()}
     return Samples(raw, parsed)
@@ -232,7 +232,7 @@ def ingest_stage():
 
 
 def run_ingest_stage(directory: Path, data: dict[str, str]) -> None:
-    params = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8")) | {"data": data}
+    params = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8")) | {"data": {"root": "."} | data}
     (directory / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
     outputs = [f"--{name}=out/{name}.json" for name in ("corpus", "bangumi", "quarantine", "metrics")]
     ingest_stage()(["--params", "params.yaml", *outputs])
@@ -312,7 +312,7 @@ def is_blank(line: bytes) -> bool:
 
 def test_fuzzed_season_lines_never_escape_and_every_record_is_accounted_for(tmp_path, repo_params):
     rng = random.Random(20240611)
-    real = repo_params.data.mal_seasons.read_bytes().split(b"\n")[:50]
+    real = repo_params.data.path("mal_seasons").read_bytes().split(b"\n")[:50]
     content = codecs.BOM_UTF8 + b"\n".join(mutate(rng, rng.choice(real)) for _ in range(400)) + b"\n"
     path = tmp_path / "fuzzed.jsonl"
     path.write_bytes(content)

@@ -122,7 +122,7 @@ def test_committed_curated_queries_load_and_name_real_anime(repo_params):
 
     queries = load_curated(REPO / repo_params.gold.curated)
     assert len(queries) >= 60
-    corpus = ingest(anime_sources(repo_params.data.enriched, repo_params.data.mal_seasons)).entries
+    corpus = ingest(anime_sources(repo_params.data.path("enriched"), repo_params.data.path("mal_seasons"))).entries
     ids = {entry.id for entry in corpus}
     for query in queries:
         assert set(query.ids) <= ids, query.id

@@ -16,7 +16,7 @@ from animelab.errors import LabError
 from animelab.index.exact import ExactIndex, recall_at_k
 from animelab.payload import point_id
 from animelab.index.points import IndexPoint, index_points
-from animelab.index.query import FilterSpec, SearchRequest, Tuning, VectorQuery
+from animelab.index.query import RRF_K, FilterSpec, Hit, SearchRequest, Tuning, VectorQuery, ranked
 from animelab.index.server import ServerIndex
 from animelab.index.spec import SpecError, collection_spec
 from animelab.index.synthetic import resample_with_noise
@@ -218,6 +218,16 @@ def test_weighted_rrf_divides_each_rank_by_its_weight(fusion_index):
                    [("p3", 1 / 3 + 5 / 1), ("p1", 1 / 1 + 5 / 2), ("p2", 1 / 2 + 5 / 3)])
 
 
+def test_a_prefetch_score_threshold_drops_weak_matches_before_fusion(fusion_index):
+    # The title list keeps p1 (1.0) and p2 (cos 10 deg) but not p3 (cos 30 deg), which then scores from the
+    # genre list alone; without the threshold p3 was second.
+    queries = (VectorQuery("title_vector", angle(0), 3, score_threshold=math.cos(math.radians(15))),
+               VectorQuery("genre_vector", angle(0), 3))
+    hits = fusion_index.search(SearchRequest(queries, limit=3, rrf_k=2))
+    assert_ranking([(hit.anime_id, hit.score) for hit in hits],
+                   [("p1", 1 / 2 + 1 / 3), ("p2", 1 / 3 + 1 / 4), ("p3", 1 / 2)])
+
+
 def test_dbsf_normalises_each_list_by_mean_and_three_deviations(fusion_index):
     lists = {"a": {"p1": 1.0, "p2": math.cos(math.radians(10)), "p3": math.cos(math.radians(30))},
              "b": {"p1": math.cos(math.radians(20)), "p2": math.cos(math.radians(40)), "p3": 1.0}}
@@ -366,3 +376,24 @@ def test_tied_fused_scores_are_ordered_by_anime_id(repo_params, tmp_path):
         hits = index.search(SearchRequest(queries, limit=1, rrf_k=2))
         assert [hit.anime_id for hit in hits] == ["alpha"]
     index.close()
+
+
+def test_fused_scores_equal_in_exact_arithmetic_tie_and_break_by_anime_id():
+    # 12 lists; every anime sits at the same 12 ranks in a different order, so its RRF sum is the same in
+    # exact arithmetic, but float32 sums in list order differ by a step or two.
+    rng = np.random.default_rng(0)
+    ranks = np.arange(12)
+    hits, sums = [], set()
+    for number in range(40):
+        order = rng.permutation(ranks)
+        total = np.float32(0)
+        for rank in order:
+            total = np.float32(total + np.float32(1.0) / np.float32(RRF_K + rank))
+        sums.add(round(float(total), 9))
+        hits.append(Hit(f"anime-{number:02d}", float(total), {}))
+    hits.append(Hit("z-better", float(np.float32(sum(1 / (RRF_K + r) for r in ranks)) * 1.01), {}))
+    hits.append(Hit("a-worse", float(np.float32(sum(1 / (RRF_K + r) for r in ranks)) * 0.99), {}))
+    assert len(sums) > 1  # rounding to 9 decimals would split the tie
+    result = [hit.anime_id for hit in ranked(hits, limit=42)]
+    assert result == ["z-better", *sorted(f"anime-{n:02d}" for n in range(40)), "a-worse"]
+    assert [hit.anime_id for hit in ranked(list(reversed(hits)), limit=5)] == result[:5]

@@ -19,8 +19,8 @@ def write_lines(path: Path, lines: list[str]) -> Path:
 
 def test_real_sources_are_ingested_with_stable_ids(repo_params):
     result = ingest([
-        ("enriched", "enriched", repo_params.data.enriched),
-        ("mal_seasons", "jikan", repo_params.data.mal_seasons),
+        ("enriched", "enriched", repo_params.data.path("enriched")),
+        ("mal_seasons", "jikan", repo_params.data.path("mal_seasons")),
     ])
     assert result.read_per_source == {"enriched": 28, "mal_seasons": 3951}
     # The one anime present in both files is kept once (the enriched record) and the other quarantined.
@@ -35,7 +35,7 @@ def test_real_sources_are_ingested_with_stable_ids(repo_params):
 
 
 def test_bangumi_records_keep_their_bangumi_id(repo_params):
-    result = ingest([("bangumi", "bangumi", repo_params.data.bangumi)])
+    result = ingest([("bangumi", "bangumi", repo_params.data.path("bangumi"))])
     assert len(result.entries) == 4293 and not result.quarantined
     first = result.entries[0]
     assert first.bangumi_id == 8233 and first.url.endswith("/subject/8233")

@@ -57,10 +57,24 @@ def test_dvc_repro_runs_every_stage_then_does_nothing(tiny_project):
     assert results["skipped"] == {"model-bge-m3": "evaluate.model_paths.bge-m3 is not set: no local bge-m3 model to load"}
     assert "vs_baseline" in results["variants"]["hnsw-m8"] and "vs_baseline" not in results["variants"]["baseline"]
     assert "vs_baseline" in results["variants"]["hybrid-bm25-dbsf"]
+    # The baseline is the dev split's best candidate; the HNSW row runs its search approximately.
+    selection = results["baseline_selection"]
+    assert selection["split"] == "dev" and set(selection["candidates"]) == {"all-rrf", "title-bm25"}
+    best = max(selection["candidates"], key=lambda name: selection["candidates"][name]["scores"]["macro"]["ndcg@10"])
+    assert selection["chosen"] == best
+    chosen, hnsw = results["variants"]["baseline"]["settings"]["search"], results["variants"]["hnsw-m8"]
+    assert hnsw["settings"]["search"] | {"exact": True, "hnsw_ef": None} == chosen
+    assert set(hnsw["fidelity"]) >= {"fused", "title_vector"} and set(hnsw["fidelity"]["fused"]) == {"@10", "@100"}
+    assert {results["variants"][name]["class"] for name in ("baseline", "vectors-hint", "sparse-feature-learned")} == {
+        "deployable", "oracle", "metadata"}
+    low, high = results["variants"]["baseline"]["primary_ci"]
+    assert low <= results["variants"]["baseline"]["scores"]["macro"]["ndcg@10"] <= high
     run_lines = (tiny_project / "data/evaluate/runs/vectors-hint.trec").read_text().splitlines()
     assert {line.split()[0] for line in run_lines} <= {q["id"] for q in queries if q["split"] == "test"}
     summary = (tiny_project / "reports/summary.md").read_text()
     assert "| hnsw-m8 | hnsw |" in summary and "Skipped: model-bge-m3" in summary
+    deployable, oracle = summary.index("## Deployable rows"), summary.index("## Oracle rows")
+    assert deployable < summary.index("| hnsw-m8 |") < oracle < summary.index("| vectors-hint |")
     assert (tiny_project / "reports/variants.html").stat().st_size > 0
 
     import mlflow
@@ -72,7 +86,8 @@ def test_dvc_repro_runs_every_stage_then_does_nothing(tiny_project):
     children = [r for r in mlflow_runs if "mlflow.parentRunId" in r.data.tags]
     assert len(parents) == 1 and {"baseline", "hnsw-m8", "vectors-hint"} <= {r.info.run_name for r in children}
     child = next(r for r in children if r.info.run_name == "vectors-hint")
-    assert "ndcg_at_10.all" in child.data.metrics and "p_adjusted.ndcg_at_10.all" in child.data.metrics
+    assert "ndcg_at_10.all" in child.data.metrics and "p_adjusted.ndcg_at_10.macro" in child.data.metrics
+    assert "0_primary.macro_ndcg_at_10.ci_low" in child.data.metrics and child.data.tags["class"] == "oracle"
     assert child.data.params["search.vectors"] == "hint"
 
     second = run(["dvc", "repro"], tiny_project)

@@ -9,6 +9,7 @@ from ranx import Qrels, Run
 
 from animelab.evaluation import scoring
 from animelab.evaluation.report import mark, pareto_front
+from animelab.gold.splits import GoldQuery
 
 
 def graded_collection(seed: int = 11, queries: int = 40, docs: int = 300):
@@ -52,11 +53,58 @@ def test_per_query_values_follow_the_qrels_order():
         assert alone["ndcg@10"][0] == pytest.approx(values[position])
 
 
-def test_category_means_are_means_of_their_queries():
-    values = {"ndcg@10": np.array([1.0, 0.0, 0.5, 0.25])}
-    groups = scoring.group_positions(["a", "b", "c", "d"], {"a": "x", "b": "y", "c": "x", "d": "y"})
-    assert scoring.means(values, groups) == {"all": {"ndcg@10": 0.4375}, "x": {"ndcg@10": 0.75},
-                                             "y": {"ndcg@10": 0.125}}
+def design_of(categories: list[str], groups: list[str], excluded: tuple[str, ...] = ()) -> scoring.Design:
+    queries = {f"q{i}": GoldQuery(f"q{i}", "", c, g, {}, []) for i, (c, g) in enumerate(zip(categories, groups))}
+    return scoring.Design.of(list(queries), queries, list(excluded))
+
+
+def test_category_and_macro_means():
+    values = {"ndcg@10": np.array([1.0, 0.0, 0.5, 0.25, 0.9])}
+    categories = ["x", "y", "x", "y", "filter"]
+    groups = scoring.group_positions([f"q{i}" for i in range(5)], {f"q{i}": c for i, c in enumerate(categories)})
+    design = design_of(categories, ["g1", "g2", "g3", "g4", "g5"], excluded=("filter",))
+    means = scoring.means(values, groups, design)
+    assert means["x"]["ndcg@10"] == 0.75 and means["y"]["ndcg@10"] == 0.125
+    # The macro average leaves out the filter category and weighs categories, not queries, equally.
+    assert means["macro"]["ndcg@10"] == pytest.approx((0.75 + 0.125) / 2)
+    assert means["all"]["ndcg@10"] == pytest.approx(np.mean(values["ndcg@10"]))
+    assert design.ranking_ids([f"q{i}" for i in range(5)]) == ["q0", "q1", "q2", "q3"]
+
+
+def phrased(values: np.ndarray, phrasings: int) -> np.ndarray:
+    return np.repeat(values, phrasings)
+
+
+def test_statistics_resample_and_pair_query_groups_not_phrasings():
+    rng = np.random.default_rng(5)
+    groups, phrasings = 60, 3
+    categories = ["a"] * 30 + ["b"] * 30
+    base = rng.random(groups)
+    treated = np.clip(base + rng.normal(0.03, 0.2, groups), 0, 1)
+    single = design_of(categories, [f"g{i}" for i in range(groups)])
+    repeated = design_of(list(phrased(np.array(categories), phrasings)),
+                         [f"g{i}" for i in range(groups) for _ in range(phrasings)])
+    # Three identical phrasings per group carry one group's evidence: the same CI and the same p-value.
+    assert repeated.bootstrap(phrased(base, phrasings), "macro", 500, seed=1) == pytest.approx(
+        single.bootstrap(base, "macro", 500, seed=1))
+    low, high = single.bootstrap(base, "macro", 500, seed=1)
+    assert low < single.score(base, "macro") < high
+    as_groups = scoring.compare({"m": phrased(base, 3)}, {"m": phrased(treated, 3)}, repeated, "macro", "m", "student", 1)
+    as_queries = scoring.paired_test(phrased(base, 3), phrased(treated, 3), "student", 1)
+    assert as_groups["groups"] == groups
+    assert as_groups["p_value"] == pytest.approx(
+        scoring.compare({"m": base}, {"m": treated}, single, "macro", "m", "student", 1)["p_value"])
+    assert as_queries < as_groups["p_value"]  # treating phrasings as queries overstates the evidence
+    assert as_groups["delta"] == pytest.approx(single.score(treated, "macro") - single.score(base, "macro"))
+
+
+def test_weighted_group_values_average_to_the_macro_score():
+    rng = np.random.default_rng(2)
+    categories = ["a"] * 10 + ["b"] * 4
+    design = design_of(categories, ["g1", "g1", "g2", "g3", "g3", "g3", "g4", "g5", "g6", "g7", "h1", "h1", "h2", "h3"])
+    values = rng.random(14)
+    assert design.weighted_groups(values, "macro").mean() == pytest.approx(design.score(values, "macro"))
+    assert design.weighted_groups(values, "b").mean() == pytest.approx(values[10:].mean())
 
 
 def test_significance_finds_real_differences_only():
@@ -65,18 +113,29 @@ def test_significance_finds_real_differences_only():
     same = {"ndcg@10": base["ndcg@10"].copy()}
     better = {"ndcg@10": np.clip(base["ndcg@10"] + 0.2 + rng.normal(0, 0.05, 200), 0, 1)}
     noisy = {"ndcg@10": np.clip(base["ndcg@10"] + rng.normal(0, 0.05, 200), 0, 1)}
-    groups = scoring.group_positions([f"q{i}" for i in range(200)], {f"q{i}": "c" for i in range(200)})
+    design = design_of(["c"] * 200, [f"g{i // 2}" for i in range(200)])
     for stat_test in ("student", "fisher"):
-        result = scoring.significance(base, {"same": same, "better": better, "noisy": noisy}, groups,
+        result = scoring.significance(base, {"same": same, "better": better, "noisy": noisy}, design, ["macro"],
                                       stat_test, alpha=0.05, correction="holm", seed=1)
-        assert result["same"]["all"]["ndcg@10"]["p_value"] == 1.0
-        assert not result["same"]["all"]["ndcg@10"]["significant"]
-        assert result["better"]["all"]["ndcg@10"]["significant"] and result["better"]["all"]["ndcg@10"]["delta"] > 0.15
-        assert result["better"]["all"]["ndcg@10"]["effect_size"] > 1
+        assert result["same"]["macro"]["ndcg@10"]["p_value"] == 1.0
+        assert not result["same"]["macro"]["ndcg@10"]["significant"]
+        assert result["better"]["macro"]["ndcg@10"]["significant"]
+        assert result["better"]["macro"]["ndcg@10"]["delta"] > 0.15 and result["better"]["macro"]["ndcg@10"]["groups"] == 100
+        assert result["better"]["macro"]["ndcg@10"]["effect_size"] > 1
         for name in ("same", "better", "noisy"):
-            entry = result[name]["all"]["ndcg@10"]
+            entry = result[name]["macro"]["ndcg@10"]
             assert entry["p_adjusted"] >= entry["p_value"]
-    assert mark(result["better"]["all"]["ndcg@10"]) == "▲" and mark(result["same"]["all"]["ndcg@10"]) == "="
+    assert mark(result["better"]["macro"]["ndcg@10"]) == "▲" and mark(result["same"]["macro"]["ndcg@10"]) == "="
+    pairs = scoring.pairwise({"base": base, "better": better, "noisy": noisy}, design, "ndcg@10", "student", 0.05,
+                             "holm", 1)
+    assert [(t["a"], t["b"]) for t in pairs] == [("base", "better"), ("base", "noisy"), ("better", "noisy")]
+    assert pairs[0]["significant"] and pairs[2]["significant"] and pairs[2]["delta"] < 0
+
+
+def test_hub_rate_is_the_share_of_lists_holding_the_commonest_anime():
+    run = Run({"q1": {"hub": 3.0, "a": 2.0}, "q2": {"hub": 1.0, "b": 2.0}, "q3": {"c": 1.0}, "q4": {"hub": 0.5}})
+    assert scoring.hub_rate(run, ["q1", "q2", "q3", "q4"]) == pytest.approx(3 / 4)
+    assert scoring.hub_rate(run, ["q1", "q2", "q3", "q4"], k=1) == pytest.approx(2 / 4)
 
 
 def test_intrusion_and_fidelity():

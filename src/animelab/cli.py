@@ -147,6 +147,11 @@ def build_parser() -> argparse.ArgumentParser:
     fields.add_argument("--corpus", type=Path, default=Path("data/corpus/anime.jsonl"))
     fields.set_defaults(handler=show_fields)
 
+    root = commands.add_parser("data-root", help="the absolute data.root, for experiments queued outside the "
+                                                 "workspace (dvc exp run --queue -S data.root=...)")
+    root.add_argument("--params", type=Path, default=Path("params.yaml"))
+    root.set_defaults(handler=lambda args: print(load_params(args.params).data.root.resolve()))
+
     query = commands.add_parser("search", help="search the built index with a text query",
                                 description="Search the index the `index` stage built. Several --vectors are "
                                             "prefetched and fused (RRF or DBSF).")

@@ -28,9 +28,17 @@ class Section(BaseModel):
 
 
 class DataParams(Section):
+    """The shared data files, named relative to ``root``. A queued experiment (``dvc exp run --queue``)
+    runs in a copy of the repository under ``.dvc/tmp/exps``, where a relative root does not resolve:
+    queue it with ``-S data.root=<absolute path>``."""
+
+    root: Path
     mal_seasons: Path
     enriched: Path
     bangumi: Path
+
+    def path(self, key: Literal["mal_seasons", "enriched", "bangumi"]) -> Path:
+        return self.root / getattr(self, key)
 
 
 class IngestParams(Section):
@@ -284,9 +292,9 @@ RANX_METRICS = ("precision", "recall", "f1", "r-precision", "ndcg", "ndcg_burges
 def ranx_metric(metric: str) -> str:
     """Refuses a name ranx would only reject mid-evaluation, after every variant's search."""
     name, at, cutoff = metric.partition("@")
-    if name not in RANX_METRICS or (at and not re.fullmatch(r"[1-9][0-9]*", cutoff)):
+    if name not in RANX_METRICS or (at and not re.fullmatch(r"[1-9][0-9]*(-l[1-9])?", cutoff)):
         raise ValueError(f"unknown metric {metric!r}; known: {list(RANX_METRICS)}, each with an optional @k "
-                         "(k a positive integer)")
+                         "(k a positive integer) and relevance level -lN (grade N and above relevant)")
     return metric
 
 
@@ -296,6 +304,12 @@ class EvaluateParams(Section):
     limit: int = Field(ge=10, description="results retrieved per query (>= the deepest metric cut-off)")
     metrics: list[Annotated[str, AfterValidator(ranx_metric)]] = Field(min_length=1)
     headline: list[str] = Field(min_length=1, description="metrics shown in dvc metrics and the summary")
+    primary: str = Field(description="the declared primary metric, macro-averaged over the ranking categories")
+    query_understanding: list[str] = Field(
+        default_factory=list, description="categories a metadata filter alone answers: reported, kept out of the macro")
+    min_vector_coverage: float = Field(gt=0, le=1, description="corpus share a vector needs for `vectors: covered`")
+    bootstrap: int = Field(ge=100, description="resamples of query groups for each row's confidence interval")
+    pairwise_top: int = Field(ge=2, description="the best deployable rows tested pairwise")
     stat_test: Literal["student", "fisher"]
     alpha: float = Field(gt=0, lt=1)
     correction: Literal["holm", "bonferroni"]
@@ -305,10 +319,10 @@ class EvaluateParams(Section):
 
     @model_validator(mode="after")
     def headline_is_measured(self) -> "EvaluateParams":
-        missing = sorted(set(self.headline) - set(self.metrics))
+        missing = sorted((set(self.headline) | {self.primary}) - set(self.metrics))
         if missing:
-            raise ValueError(f"headline metrics {missing} are not in metrics")
-        deepest = max((int(metric.split("@")[1]) for metric in self.metrics if "@" in metric), default=0)
+            raise ValueError(f"headline and primary metrics {missing} are not in metrics")
+        deepest = max((int(metric.split("@")[1].split("-")[0]) for metric in self.metrics if "@" in metric), default=0)
         if self.limit < deepest:
             raise ValueError(f"limit {self.limit} is below the deepest metric cut-off @{deepest}: it would score low")
         return self

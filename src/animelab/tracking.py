@@ -46,6 +46,9 @@ def mark_orphans_failed(client: Any, experiment_id: str, run_name: str) -> list[
     return orphans
 
 
+EXPERIMENT_KIND, MODEL_DEVELOPMENT = "mlflow.experimentKind", "custom_model_development"
+
+
 @contextmanager
 def tracked_run(tracking: TrackingParams, run_name: str, run_params: dict[str, Any]) -> Iterator[Any]:
     """An MLflow run in the lab's experiment, with the stage's params flattened under dotted keys.
@@ -56,6 +59,8 @@ def tracked_run(tracking: TrackingParams, run_name: str, run_params: dict[str, A
 
     mlflow.set_tracking_uri(tracking.uri)
     experiment = mlflow.set_experiment(tracking.experiment)
+    # MLflow 3's UI opens an untyped experiment on its GenAI overview; this one is model development.
+    mlflow.MlflowClient().set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND, MODEL_DEVELOPMENT)
     mark_orphans_failed(mlflow.MlflowClient(), experiment.experiment_id, run_name)
     with mlflow.start_run(run_name=run_name) as run:
         mlflow.log_params({metric_key(k): v for k, v in flat("", run_params).items()})

@@ -18,13 +18,13 @@ from ranx import Run
 from animelab.corpus.readers import read_corpus
 from animelab.errors import LabError
 from animelab.gold.splits import GoldSplit, read_qrels
-from animelab.evaluation.scoring import OVERALL, top_ids
+from animelab.evaluation.scoring import MACRO, OVERALL, top_ids
 from animelab.tracking import FINISHED, metric_key
 from animelab.io import read_jsonl
 from animelab.params import TrackingParams
 
 SQLITE = "sqlite:///"
-VARIANT_TAGS = ("axis", "model", "description")
+VARIANT_TAGS = ("axis", "class", "model", "description")
 
 
 def resolve_tracking_uri(uri: str, project_dir: Path) -> str:
@@ -47,6 +47,7 @@ class TrackedEvaluation:
     params: dict[str, str]
     tags: dict[str, str]
     variants: pd.DataFrame
+    experiment_tags: dict[str, str]
 
     @property
     def alpha(self) -> float:
@@ -77,23 +78,25 @@ def latest_evaluation(tracking: TrackingParams, project_dir: Path) -> TrackedEva
             | child.data.metrics | {f"params.{key}": value for key, value in child.data.params.items()}
             for child in children}
     variants = pd.DataFrame.from_dict(rows, orient="index").rename_axis("variant")
-    return TrackedEvaluation(parent.info.run_id, dict(parent.data.params), dict(parent.data.tags), variants)
+    return TrackedEvaluation(parent.info.run_id, dict(parent.data.params), dict(parent.data.tags), variants,
+                             dict(experiment.tags))
 
 
-def metric_table(variants: pd.DataFrame, metrics: list[str], group: str = OVERALL) -> pd.DataFrame:
+def metric_table(variants: pd.DataFrame, metrics: list[str], group: str = MACRO) -> pd.DataFrame:
     """variants x metrics (named as in params.yaml, e.g. ``ndcg@10``) for one query group."""
     return pd.DataFrame({metric: variants[metric_key(metric, group)] for metric in metrics})
 
 
 def by_category(variants: pd.DataFrame, metric: str, prefix: str | None = None) -> pd.DataFrame:
-    """variants x query groups (``all`` first) of one metric, or of its ``delta`` / ``p_adjusted`` against
+    """variants x query groups (``macro`` and ``all`` first) of one metric, or of its ``delta`` / ``p_adjusted`` against
     the baseline (NaN for the baseline itself, which is not compared with itself)."""
     head = metric_key(*([prefix] if prefix else []), metric) + "."
     columns = [column for column in variants.columns if column.startswith(head)]
     if not columns:
         raise LabError(f"no logged metric {head}* (is {metric!r} in evaluate.metrics?)")
     table = variants[columns].rename(columns=lambda column: column[len(head):])
-    return table[[OVERALL, *(group for group in table.columns if group != OVERALL)]]
+    first = [group for group in (MACRO, OVERALL) if group in table.columns]
+    return table[[*first, *(group for group in table.columns if group not in first)]]
 
 
 def read_per_query(evaluate_dir: Path, variants: list[str]) -> pd.DataFrame:

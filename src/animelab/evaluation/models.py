@@ -34,6 +34,7 @@ class ModelContext:
     dims: dict[str, int | None]
     query_vectors: dict[str, dict[str, list[float]]]
     query_lexical: sparse.csr_matrix | None  # BGE-M3's lexical weights of the queries, one row per query
+    coverage: dict[str, float]  # each vector's share of the corpus
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,12 @@ def model_source(params: Params, variant: Variant) -> ModelSource | str:
     model = params.embed.text_model.model_copy(update={"kind": kind, "path": path})
     TEXT_ENCODERS[kind].check_path(model, f"evaluate.model_paths.{kind}")
     return ModelSource(model)
+
+
+def vector_coverage(manifest: dict[str, Any]) -> dict[str, float]:
+    """Each vector's share of the corpus (embeddings manifest): the anime that have it over every anime."""
+    size = manifest["corpus_size"]
+    return {name: (info.get("count", 0) / size if size else 0.0) for name, info in manifest["vectors"].items()}
 
 
 def manifest_digest(manifest: dict[str, Any]) -> str:
@@ -123,4 +130,5 @@ def prepare_model(params: Params, source: ModelSource, default_embeddings: Path,
         query_vectors={name: tuned if not source.tuned_vectors or name in source.tuned_vectors else base
                        for name in params.index.vectors},
         query_lexical=own.sparse,
+        coverage=vector_coverage(manifest),
     )

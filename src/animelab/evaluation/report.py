@@ -7,7 +7,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from animelab.evaluation.scoring import OVERALL
+from animelab.evaluation.scoring import MACRO
 from animelab.io import write_csv, write_text
 
 
@@ -20,48 +20,182 @@ def mark(test: dict[str, Any] | None) -> str:
     return "▲" if test["delta"] > 0 else "▼"
 
 
+CLASS_TITLES = {
+    "deployable": "Deployable rows: the query text and the index only",
+    "oracle": "Oracle rows (upper bounds): they read each query's target vectors from the gold file",
+    "metadata": "Metadata rows (upper bounds): their sparse sets are built from the label fields that define "
+                "relevance for some categories",
+}
+COINCIDES = "†"
+
+
+def primary_cell(record: dict[str, Any], primary: str) -> str:
+    low, high = record["primary_ci"]
+    return f"{record['scores'][MACRO][primary]:.4f} [{low:.3f}, {high:.3f}]"
+
+
+def ordered(variants: dict[str, Any], primary: str) -> list[tuple[str, dict[str, Any]]]:
+    """Best primary score first (then name)."""
+    return sorted(variants.items(), key=lambda item: (-item[1]["scores"][MACRO][primary], item[0]))
+
+
+def row_table(rows: list[tuple[str, dict[str, Any]]], results: dict[str, Any], headline: list[str]) -> list[str]:
+    primary = results["primary"]
+    lines = ["| variant | axis | vs | queries | macro " + primary + " [95% CI] | hub rate@10 | p95 ms | "
+             + " | ".join(headline) + " | recall vs exact@10 | QPS | RAM / disk MiB |",
+             "|---|---|---|---:|---:|---:|---:|" + "---:|" * (len(headline) + 3)]
+    for name, record in rows:
+        tests = record.get("vs_baseline", {}).get(MACRO, {})
+        cells = [f"{record['scores'][MACRO][m]:.4f} {mark(tests.get(m))}".strip() for m in headline]
+        queries = f"{record['queries']} held out" if record.get("holdout") else str(record["queries"])
+        lines.append(f"| {name} | {record['axis']} | {record.get('compared_to', '')} | {queries} | "
+                     f"{primary_cell(record, primary)} {mark(tests.get(primary))}".rstrip()
+                     + f" | {record['hub_rate_at_10']:.3f} | {record['latency']['p95_ms']:.2f} | " + " | ".join(cells)
+                     + f" | {record['recall_vs_exact_at_10']:.3f} | {record['latency']['qps']:.0f}"
+                     f" | {record['ram_mib']:.0f} / {record['disk_mib']:.0f} |")
+    return lines
+
+
+def selection_lines(selection: dict[str, Any] | None, primary: str) -> list[str]:
+    if not selection:
+        return []
+    lines = [f"## Baseline choice ({selection['split']} split, {selection['queries']} queries)", "",
+             f"The candidate with the best macro {primary} on {selection['split']} is the baseline: "
+             f"**{selection['chosen']}**. The test split never took part in the choice.", "",
+             f"| candidate | macro {primary} [95% CI] | hub rate@10 | description |", "|---|---:|---:|---|"]
+    for name, row in sorted(selection["candidates"].items(), key=lambda item: -item[1]["scores"][MACRO][primary]):
+        lines.append(f"| {name} | {primary_cell(row, primary)} | {row['hub_rate_at_10']:.3f} | {row['description']} |")
+    return lines + [""]
+
+
+QUANT_COST = {"product": 0, "binary": 1, "scalar": 2, "none": 3}
+
+
+def quantization_cost(record: dict[str, Any]) -> tuple[float, ...]:
+    """Cheaper first: fewer bytes per vector (product x32 before x16), then no rescoring, then less oversampling."""
+    quantization = record["settings"]["index"].get("quantization") or {"kind": "none"}
+    search = record["settings"]["search"]
+    return (QUANT_COST[quantization["kind"]], -(quantization.get("compression") or 0),
+            1.0 if search.get("rescore") else 0.0, search.get("oversampling") or 1.0)
+
+
+def fidelity_lines(variants: dict[str, Any], primary: str, tolerance: float = 0.01) -> list[str]:
+    """Per ANN row: fidelity of the fused list and of each vector alone, quality with CI, and per
+    quantization kind the cheapest setting within ``tolerance`` of exact search."""
+    approximate = [(name, r) for name, r in variants.items() if r["fidelity"] and not r.get("holdout")]
+    if not approximate:
+        return []
+    exact = variants["baseline"]["scores"][MACRO][primary]
+    vectors = list(dict.fromkeys(v for _, r in approximate for v in r["fidelity"] if v != "fused"))
+    lines = ["## ANN and quantization against exact search", "",
+             f"Every row runs the baseline's search on its own index; exact search (the baseline) scores macro "
+             f"{primary} {exact:.4f}. Fidelity: recall@10 / recall@100 of the row's results against the same "
+             "request scanned exactly on the original vectors, for the fused list and for each vector alone.", "",
+             f"| variant | macro {primary} [95% CI] | delta vs exact | fused @10 / @100 | "
+             + " | ".join(vectors) + " | p95 ms |", "|---|---:|---:|---:|" + "---:|" * (len(vectors) + 1)]
+    for name, record in approximate:
+        fid = record["fidelity"]
+        cells = [f"{fid[v]['@10']:.3f} / {fid[v]['@100']:.3f}" if v in fid else "" for v in vectors]
+        lines.append(f"| {name} | {primary_cell(record, primary)} | "
+                     f"{record['scores'][MACRO][primary] - exact:+.4f} | "
+                     f"{fid['fused']['@10']:.3f} / {fid['fused']['@100']:.3f} | " + " | ".join(cells)
+                     + f" | {record['latency']['p95_ms']:.2f} |")
+    lines += ["", f"Cheapest setting per quantization kind whose macro {primary} is within {tolerance} of exact "
+                  "search (cost: bytes per vector, then rescoring, then oversampling):", ""]
+    kinds: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for name, record in approximate:
+        if record["axis"] == "quantization":
+            kind = (record["settings"]["index"].get("quantization") or {"kind": "none"})["kind"]
+            kinds.setdefault(kind, []).append((name, record))
+    for kind, rows in sorted(kinds.items(), key=lambda item: QUANT_COST[item[0]]):
+        near = [(name, r) for name, r in sorted(rows, key=lambda item: quantization_cost(item[1]))
+                if r["scores"][MACRO][primary] >= exact - tolerance]
+        verdict = (f"**{near[0][0]}** ({near[0][1]['scores'][MACRO][primary] - exact:+.4f})" if near
+                   else f"none of {len(rows)} settings")
+        lines.append(f"- {kind}: {verdict}")
+    return lines + [""]
+
+
+def category_lines(variants: dict[str, Any], results: dict[str, Any]) -> list[str]:
+    primary = results["primary"]
+    ranking, understanding = results["ranking_categories"], results["query_understanding"]
+    categories = ranking + [c for c in understanding if c in next(iter(variants.values()))["scores"]]
+    lines = [f"## {primary} per category", "",
+             f"Ranking categories ({', '.join(ranking)}) make the macro average; query-understanding categories "
+             f"({', '.join(understanding)}: a payload filter alone answers them) are shown apart. {COINCIDES}: the "
+             "row's sparse sets are built from a label field that this category's relevance rule reads.", "",
+             "| variant | class | " + " | ".join(categories) + " |", "|---|---|" + "---:|" * len(categories)]
+    for name, record in variants.items():
+        tests = record.get("vs_baseline", {})
+        coincide = set(record["coincides_with"]) if record["class"] == "metadata" else set()
+        cells = [f"{record['scores'][c][primary]:.3f}{COINCIDES if c in coincide else ''} "
+                 f"{mark(tests.get(c, {}).get(primary))}".strip() for c in categories]
+        lines.append(f"| {name} | {record['class']} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def pairwise_lines(results: dict[str, Any]) -> list[str]:
+    pairs = results.get("pairwise") or []
+    if not pairs:
+        return []
+    lines = [f"## The best deployable rows, pairwise (macro {results['primary']})", "",
+             f"Paired {results['stat_test']} tests on query-group values, {results['correction']} over these "
+             f"{len(pairs)} pairs.", "", "| a | b | delta (b - a) | p | adjusted p | |", "|---|---|---:|---:|---:|---|"]
+    for test in pairs:
+        lines.append(f"| {test['a']} | {test['b']} | {test['delta']:+.4f} | {test['p_value']:.2g} | "
+                     f"{test['p_adjusted']:.2g} | {'significant' if test['significant'] else '='} |")
+    return lines + [""]
+
+
 def summary_markdown(results: dict[str, Any], headline: list[str]) -> str:
     variants = results["variants"]
-    baseline = results["baseline"]
+    primary = results["primary"]
+    baseline = variants[results["baseline"]]
+    deployable = [(n, r) for n, r in ordered(variants, primary) if r["class"] == "deployable" and not r["holdout"]]
+    best = deployable[0][0] if deployable else None
     lines = [
         "# Variant summary",
         "",
-        f"{variants[baseline]['queries']} {results['split']} queries. Marks against the variant in column *vs* "
-        f"(`{baseline}` unless stated): ▲ better / ▼ worse, significant at alpha={results['alpha']} by a paired "
-        f"two-sided {results['stat_test']} test with {results['correction']} correction over the variants tested "
-        "against the same reference; = no significant difference. Held-out rows (*queries* marked `held out`) are "
-        "scored on test-split anime only, judgements and results alike, for models trained on the corpus: compare "
-        "them only with each other. Recall vs exact: top 10 against the same search done exactly. "
-        "Memory: RSS growth while the index is open and searched / index size on disk.",
+        f"{baseline['queries']} {results['split']} queries. Primary metric: **{primary} macro-averaged over the "
+        f"ranking categories** ({', '.join(results['ranking_categories'])}), each category's mean over its queries; "
+        f"95% CIs by a bootstrap over query groups ({results['bootstrap']} resamples, stratified by category: the "
+        "phrasings of one need share qrels and are resampled together). Marks against the row in column *vs*: "
+        f"▲ better / ▼ worse, significant at alpha={results['alpha']} by a paired two-sided {results['stat_test']} "
+        f"test on query-group means (each group's phrasings averaged, weighted as in the macro average), "
+        f"{results['correction']}-corrected over the rows tested against the same reference; = no significant "
+        "difference. Metrics with -l2 count grade 2 only. Hub rate: the share of top-10 lists holding the anime "
+        "found in most of them. Latency and memory were measured while the evaluation ran on a shared machine.",
         "",
-        "| variant | axis | vs | queries | " + " | ".join(headline)
-        + " | recall vs exact@10 | p95 ms | QPS | RAM / disk MiB |",
-        "|---|---|---|---:|" + "---:|" * (len(headline) + 4),
+        f"**Best deployable row: {best}** (macro {primary} {primary_cell(variants[best], primary)})." if best else "",
+        "",
+        "## " + CLASS_TITLES["deployable"],
+        "",
+        *row_table(deployable, results, headline),
+        "",
     ]
-    for name, record in variants.items():
-        tests = record.get("vs_baseline", {}).get(OVERALL, {})
-        cells = [f"{record['scores'][OVERALL][m]:.4f} {mark(tests.get(m))}".strip() for m in headline]
-        queries = f"{record['queries']} held out" if record.get("holdout") else str(record["queries"])
-        lines.append(f"| {name} | {record['axis']} | {record.get('compared_to', '')} | {queries} | " + " | ".join(cells)
-                     + f" | {record['recall_vs_exact_at_10']:.3f} | {record['latency']['p95_ms']:.2f}"
-                     f" | {record['latency']['qps']:.0f} | {record['ram_mib']:.0f} / {record['disk_mib']:.0f} |")
-    categories = [group for group in next(iter(variants.values()))["scores"] if group != OVERALL]
-    metric = headline[0]
-    lines += ["", f"## {metric} per category", "",
-              "| variant | " + " | ".join(categories) + " |", "|---|" + "---:|" * len(categories)]
-    for name, record in variants.items():
-        tests = record.get("vs_baseline", {})
-        cells = [f"{record['scores'][c][metric]:.3f} {mark(tests.get(c, {}).get(metric))}".strip() for c in categories]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += ["", "## Against the reference", ""]
+    for row_class in ("oracle", "metadata"):
+        rows = [(n, r) for n, r in ordered(variants, primary) if r["class"] == row_class and not r["holdout"]]
+        if rows:
+            lines += ["## " + CLASS_TITLES[row_class], "", *row_table(rows, results, headline), ""]
+    held_out = [(n, r) for n, r in variants.items() if r["holdout"]]
+    if held_out:
+        lines += ["## Held-out rows (trained models)", "",
+                  "Scored on test-split anime only, judgements and results alike: compare them only with each other.",
+                  "", *row_table(held_out, results, headline), ""]
+    lines += selection_lines(results.get("baseline_selection"), primary)
+    lines += fidelity_lines(variants, primary)
+    lines += pairwise_lines(results)
+    lines += category_lines(variants, results)
+    lines += ["## Against the reference", ""]
     for name, record in variants.items():
         if "vs_baseline" not in record:
             continue
-        test = record["vs_baseline"][OVERALL][metric]
+        test = record["vs_baseline"][MACRO][primary]
         verdict = ("no significant difference" if not test["significant"]
                    else "significantly better" if test["delta"] > 0 else "significantly worse")
-        lines.append(f"- {name} vs {record['compared_to']}: {metric} {verdict} (delta {test['delta']:+.4f}, effect size "
-                     f"{test['effect_size']:+.2f}, p={test['p_value']:.2g}, adjusted p={test['p_adjusted']:.2g})")
+        lines.append(f"- {name} vs {record['compared_to']}: macro {primary} {verdict} (delta {test['delta']:+.4f}, "
+                     f"effect size {test['effect_size']:+.2f} over {test['groups']} query groups, "
+                     f"p={test['p_value']:.2g}, adjusted p={test['p_adjusted']:.2g})")
     if results["skipped"]:
         lines += ["", "Skipped: " + "; ".join(f"{name} ({why})" for name, why in results["skipped"].items())]
     lines += [
@@ -92,52 +226,84 @@ def finetune_markdown(metrics: dict[str, Any]) -> str:
 
 
 def pareto_front(points: list[tuple[float, float, str]]) -> list[tuple[float, float, str]]:
-    """Points not beaten by another with lower latency and higher recall, by increasing latency."""
-    front, best = [], -1.0
-    for latency, recall, name in sorted(points, key=lambda p: (p[0], -p[1])):
-        if recall > best:
-            front.append((latency, recall, name))
-            best = recall
+    """Points no other beats with a lower cost and a higher score, by increasing cost."""
+    front, best = [], float("-inf")
+    for cost, score, name in sorted(points, key=lambda p: (p[0], -p[1])):
+        if score > best:
+            front.append((cost, score, name))
+            best = score
     return front
 
 
-def variants_html(results: dict[str, Any], metric: str) -> str:
+def tradeoff_figure(rows: list[tuple[str, dict[str, Any]]], primary: str, cost: str, cost_title: str) -> go.Figure:
+    """Primary metric (95% CI bars) against one cost, deployable rows; the Pareto front labelled, the rest on hover."""
+    costs = [COSTS[cost](r) for _, r in rows]
+    scores = [r["scores"][MACRO][primary] for _, r in rows]
+    front = pareto_front([(c, s, name) for c, s, (name, _) in zip(costs, scores, rows, strict=True)])
+    on_front = {name for _, _, name in front}
+    figure = go.Figure()
+    figure.add_scatter(
+        x=costs, y=scores, mode="markers", name="deployable rows", text=[name for name, _ in rows],
+        error_y={"type": "data", "symmetric": False,
+                 "array": [r["primary_ci"][1] - s for (_, r), s in zip(rows, scores, strict=True)],
+                 "arrayminus": [s - r["primary_ci"][0] for (_, r), s in zip(rows, scores, strict=True)],
+                 "thickness": 1},
+        marker={"size": 9, "color": ["#d62728" if name in on_front else "#1f77b4" for name, _ in rows]},
+        hovertemplate="%{text}<br>" + cost_title + " %{x}<br>macro " + primary + " %{y:.4f}<extra></extra>")
+    figure.add_scatter(x=[c for c, _, _ in front], y=[s for _, s, _ in front], text=[n for _, _, n in front],
+                       mode="lines+text", textposition="top center", name="Pareto front",
+                       line={"dash": "dot", "shape": "hv"})
+    figure.update_layout(title=f"macro {primary} (95% CI) vs {cost_title}: deployable rows", xaxis_title=cost_title,
+                         yaxis_title=f"macro {primary}", height=520, xaxis={"rangemode": "tozero"},
+                         yaxis={"rangemode": "tozero"})
+    return figure
+
+
+COSTS = {"p95_ms": lambda r: r["latency"]["p95_ms"], "ram_mib": lambda r: r["ram_mib"]}
+
+
+def category_heatmap(variants: dict[str, Any], results: dict[str, Any]) -> go.Figure:
+    primary = results["primary"]
+    categories = results["ranking_categories"] + results["query_understanding"]
+    rows = ordered(variants, primary)
+    figure = go.Figure(go.Heatmap(
+        z=[[r["scores"][c][primary] if c in r["scores"] else None for c in categories] for _, r in rows],
+        x=[c + (" (filter task)" if c in results["query_understanding"] else "") for c in categories],
+        y=[f"{name} [{r['class']}]" for name, r in rows], colorscale="Viridis", zmin=0, zmax=1,
+        text=[[f"{r['scores'][c][primary]:.2f}" if c in r["scores"] else "" for c in categories] for _, r in rows],
+        texttemplate="%{text}", hovertemplate="%{y}<br>%{x}: %{z:.3f}<extra></extra>"))
+    figure.update_layout(title=f"{primary} per category (rows by macro {primary})", height=max(400, 22 * len(rows)),
+                         yaxis={"autorange": "reversed"}, margin={"l": 260})
+    return figure
+
+
+def variants_html(results: dict[str, Any]) -> str:
     variants = results["variants"]
-    points = [(r["latency"]["p95_ms"], r["recall_vs_exact_at_10"], name) for name, r in variants.items()]
-    tradeoff = go.Figure()
-    tradeoff.add_scatter(x=[p[0] for p in points], y=[p[1] for p in points], text=[p[2] for p in points],
-                         mode="markers+text", textposition="top center", name="variants")
-    front = pareto_front(points)
-    tradeoff.add_scatter(x=[p[0] for p in front], y=[p[1] for p in front], mode="lines", name="Pareto front")
-    tradeoff.update_layout(title="Recall@10 against exact search vs p95 latency", xaxis_title="p95 latency (ms)",
-                           yaxis_title="recall@10 vs exact")
-    categories = [group for group in next(iter(variants.values()))["scores"]]
-    per_category = go.Figure()
-    for name, record in variants.items():
-        per_category.add_bar(name=name, x=categories, y=[record["scores"][c][metric] for c in categories])
-    per_category.update_layout(barmode="group", title=f"{metric} per category", yaxis_title=metric)
-    memory = go.Figure()
-    memory.add_bar(name="RAM (MiB)", x=list(variants), y=[r["ram_mib"] for r in variants.values()])
-    memory.add_bar(name="disk (MiB)", x=list(variants), y=[r["disk_mib"] for r in variants.values()])
-    memory.update_layout(barmode="group", title="Memory per variant")
-    body = (tradeoff.to_html(full_html=False, include_plotlyjs=True)
-            + per_category.to_html(full_html=False, include_plotlyjs=False)
-            + memory.to_html(full_html=False, include_plotlyjs=False))
+    primary = results["primary"]
+    deployable = [(n, r) for n, r in ordered(variants, primary) if r["class"] == "deployable" and not r["holdout"]]
+    figures = [tradeoff_figure(deployable, primary, "p95_ms", "p95 latency (ms)"),
+               tradeoff_figure(deployable, primary, "ram_mib", "RAM growth (MiB)"),
+               category_heatmap(variants, results)]
+    body = "".join(figure.to_html(full_html=False, include_plotlyjs=position == 0)
+                   for position, figure in enumerate(figures))
     return f"<html><head><meta charset='utf-8'><title>Variants</title></head><body>{body}</body></html>\n"
 
 
 def write_reports(results: dict[str, Any], headline: list[str], reports_dir: Path,
                   finetune: dict[str, Any]) -> None:
     variants = results["variants"]
-    metric = headline[0]
+    primary = results["primary"]
     summary = summary_markdown(results, headline)
     write_text(reports_dir / "summary.md", summary + "\n" + finetune_markdown(finetune))
-    write_text(reports_dir / "variants.html", variants_html(results, metric))
-    write_csv(reports_dir / "plots" / "recall_latency.csv", [
-        {"variant": name, "p95_ms": r["latency"]["p95_ms"], "recall_vs_exact": round(r["recall_vs_exact_at_10"], 4),
-         metric.replace("@", "_at_"): round(r["scores"][OVERALL][metric], 4)} for name, r in variants.items()
+    write_text(reports_dir / "variants.html", variants_html(results))
+    key = f"macro_{primary}".replace("@", "_at_")
+    write_csv(reports_dir / "plots" / "quality_latency.csv", [
+        {"variant": name, "class": r["class"], "p95_ms": r["latency"]["p95_ms"], "ram_mib": r["ram_mib"],
+         key: round(r["scores"][MACRO][primary], 4), "ci_low": round(r["primary_ci"][0], 4),
+         "ci_high": round(r["primary_ci"][1], 4), "hub_rate_at_10": round(r["hub_rate_at_10"], 4),
+         "recall_vs_exact_at_10": round(r["recall_vs_exact_at_10"], 4)} for name, r in ordered(variants, primary)
     ])
     write_csv(reports_dir / "plots" / "ndcg_per_category.csv", [
-        {"variant": name} | {group: round(scores[metric], 4) for group, scores in r["scores"].items()}
+        {"variant": name} | {group: round(scores[primary], 4) for group, scores in r["scores"].items()}
         for name, r in variants.items()
     ])

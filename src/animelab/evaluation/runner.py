@@ -13,17 +13,17 @@ from tqdm import tqdm
 
 from animelab.corpus.schema import AnimeEntry
 from animelab.evaluation import scoring
-from animelab.evaluation.experiments import Experiments, Variant
+from animelab.evaluation.experiments import Experiments, Variant, coinciding_categories
 from animelab.errors import LabError
 from animelab.evaluation.models import ModelContext, ModelSource, model_source, prepare_model
-from animelab.evaluation.requests import build_requests
+from animelab.evaluation.requests import Coverage, build_requests
 from animelab.evaluation.runs import execute, write_trec_run
 from animelab.evaluation.timing import latency_summary, measure
 from animelab.encoders.text import EncodedTexts
 from animelab.gold.splits import GoldSplit
 from animelab.index.backend import BuildReport, SearchIndex
 from animelab.index.build import build_index, open_index
-from animelab.index.query import SparseQuery, exact_twin
+from animelab.index.query import SearchRequest, SparseQuery, VectorQuery, exact_twin
 from animelab.index.spec import collection_spec
 from animelab.io import atomic_path, write_csv, write_json
 from animelab.params import IndexParams, Params, TextModelParams
@@ -67,35 +67,107 @@ def variant_index(params: Params, variant: Variant, model: ModelContext, entries
     return VariantIndex(index_params, directory, report, spec.dense_names)
 
 
-def evaluate_variant(params: Params, variant: Variant, model: ModelContext, split: GoldSplit,
-                     entries: list[AnimeEntry], cache_dir: Path, sparse_dir: Path | None = None,
-                     sparse_queries: dict[str, dict[str, SparseQuery]] | None = None,
-                     ) -> tuple[dict[str, Any], Any, scoring.PerQuery]:
-    """Run one variant; returns its result record, its ranx Run and its per-query metric values."""
+FIDELITY_K = (10, 100)
+
+
+@dataclasses.dataclass
+class Evaluation:
+    """What one evaluation shares across variants: per gold split (dev for the baseline's choice, the
+    evaluated one), each model's embeddings and encoded queries, the sparse query vectors, and the exact
+    single-vector runs every ANN variant of one model is measured against."""
+
+    params: Params
+    entries: list[AnimeEntry]
+    embeddings_dir: Path
+    cache_dir: Path
+    sparse_dir: Path | None
+    models: dict[tuple[ModelSource, int], ModelContext] = dataclasses.field(default_factory=dict)
+    encoded: dict[int, dict[TextModelParams, EncodedTexts]] = dataclasses.field(default_factory=dict)
+    sparse_queries: dict[tuple[str, int], dict[str, SparseQuery]] = dataclasses.field(default_factory=dict)
+    exact_runs: dict[tuple[Any, ...], Any] = dataclasses.field(default_factory=dict)
+
+    def model(self, source: ModelSource, split: GoldSplit) -> ModelContext:
+        key = (source, id(split))
+        if key not in self.models:
+            self.models[key] = prepare_model(self.params, source, self.embeddings_dir, self.entries, split,
+                                             self.cache_dir, self.encoded.setdefault(id(split), {}))
+        return self.models[key]
+
+    def sparse_for(self, names: list[str], split: GoldSplit, model: ModelContext) -> dict[str, dict[str, SparseQuery]]:
+        for name in names:
+            if (name, id(split)) not in self.sparse_queries:
+                vectors = encode_queries(name, [q.text for q in split.queries], self.sparse_dir, self.params.sparse,
+                                         model.query_lexical)
+                self.sparse_queries[name, id(split)] = {q.id: v for q, v in zip(split.queries, vectors, strict=True)}
+        return {name: self.sparse_queries[name, id(split)] for name in names}
+
+
+def single_vector(request: SearchRequest, query: VectorQuery) -> SearchRequest:
+    return dataclasses.replace(request, queries=(query,), weights=None)
+
+
+def fidelity(index: SearchIndex, split: GoldSplit, requests: list[SearchRequest], run: Any, limit: int,
+             evaluation: Evaluation, model: ModelContext) -> dict[str, dict[str, float]]:
+    """Recall@10/@100 against exact search of the same request: the fused list, and each dense vector
+    searched alone (its exact run shared by every variant of the model)."""
+    exact_run, _ = execute(index, split, [exact_twin(r) for r in requests], limit, "exact")
+    query_ids = [q.id for q in split.queries]
+    result = {"fused": {f"@{k}": scoring.fidelity(run, exact_run, query_ids, k) for k in FIDELITY_K}}
+    dense = dict.fromkeys(q.using for r in requests for q in r.queries if not isinstance(q.vector, SparseQuery))
+    for name in dense:
+        positions = [i for i, r in enumerate(requests) if any(q.using == name for q in r.queries)]
+        view = dataclasses.replace(split, queries=[split.queries[i] for i in positions])
+        single = [single_vector(requests[i], next(q for q in requests[i].queries if q.using == name))
+                  for i in positions]
+        view_ids = [q.id for q in view.queries]
+        key = (model.manifest_hash, name, tuple(view_ids), split.restricted_to,
+               tuple(r.queries[0].score_threshold for r in single))
+        if key not in evaluation.exact_runs:
+            evaluation.exact_runs[key], _ = execute(index, view, [exact_twin(r) for r in single], limit, "exact")
+        approximate, _ = execute(index, view, single, limit, name)
+        result[name] = {f"@{k}": scoring.fidelity(approximate, evaluation.exact_runs[key], view_ids, k)
+                        for k in FIDELITY_K}
+    return result
+
+
+def evaluate_variant(evaluation: Evaluation, variant: Variant, source: ModelSource, parent: GoldSplit,
+                     split: GoldSplit, design: scoring.Design) -> tuple[dict[str, Any], Any, scoring.PerQuery]:
+    """Run one variant on ``split`` (``parent`` or its held-out view); returns its result record, its ranx
+    Run and its per-query metric values."""
+    params = evaluation.params
     settings = params.evaluate
-    built = variant_index(params, variant, model, entries, cache_dir, sparse_dir)
+    model = evaluation.model(source, parent)
+    built = variant_index(params, variant, model, evaluation.entries, evaluation.cache_dir, evaluation.sparse_dir)
     indexed, build = built.dense_names, built.build
-    requests = build_requests(variant.search, split, model.query_vectors, indexed, settings.limit, sparse_queries)
+    coverage = Coverage(model.coverage, settings.min_vector_coverage)
+    requests = build_requests(variant.search, split, model.query_vectors, indexed, settings.limit,
+                              evaluation.sparse_for(variant.search.sparse, parent, model), coverage)
     with measure() as resources:
         index = built.open()
         for request in requests[:50]:  # warm-up: page the index in before timing
             index.search(request)
         run, seconds = execute(index, split, requests, settings.limit, variant.name)
-        exact_run = None
-        if not variant.search.exact:
-            exact_run, _ = execute(index, split, [exact_twin(r) for r in requests], settings.limit, "exact")
+        approximate = not variant.search.exact
+        fidelities = fidelity(index, split, requests, run, settings.limit, evaluation, model) if approximate else {}
         index.close()
     query_ids = [q.id for q in split.queries]
     values = scoring.per_query(split.qrels, run, settings.metrics)
+    scores = scoring.means(values, scoring.group_positions(list(split.qrels.keys()), split.categories), design)
     record = {
         "name": variant.name,
         "axis": variant.axis,
+        "class": variant.row_class,
+        "coincides_with": coinciding_categories(variant.search),
         "description": variant.description,
         "model": model.name,
-        "settings": variant.model_dump(mode="json"),
-        "scores": scoring.means(values, scoring.group_positions(list(split.qrels.keys()), split.categories)),
+        "settings": variant.model_dump(mode="json", by_alias=True),
+        "scores": scores,
+        "primary_ci": design.bootstrap(values[settings.primary], scoring.MACRO, settings.bootstrap, params.seed),
+        # Over the ranking categories: a filter task's queries ("anime from 2016") share one answer set.
+        "hub_rate_at_10": scoring.hub_rate(run, design.ranking_ids(list(split.qrels.keys()))),
         "hard_negative_intrusion_at_10": scoring.intrusion_rate(run, split.hard_negatives),
-        "recall_vs_exact_at_10": scoring.fidelity(run, exact_run, query_ids) if exact_run else 1.0,
+        "fidelity": fidelities,
+        "recall_vs_exact_at_10": fidelities["fused"]["@10"] if approximate else 1.0,
         "latency": latency_summary(seconds),
         "build_seconds": round(build.seconds, 2),
         "disk_mib": round(build.disk_bytes / 2**20, 1),
@@ -109,56 +181,91 @@ def evaluate_variant(params: Params, variant: Variant, model: ModelContext, spli
 def check_variants(params: Params, experiments: Experiments) -> dict[str, ModelSource | str]:
     """Before any work: every variant's vectors are indexed and every model it names can load.
     Returns each variant's model source, or why it is skipped."""
-    for variant in experiments.all():
+    for variant in [*experiments.candidates, *experiments.variants]:
         if isinstance(variant.search.vectors, list):
             missing = [name for name in variant.search.vectors if name not in params.index.vectors]
             if missing and variant.search.dense:
                 raise LabError(f"{params.evaluate.experiments}: variant {variant.name} searches {missing}, "
                                f"which index.vectors does not index")
-    return {variant.name: model_source(params, variant) for variant in experiments.all()}
+    return {variant.name: model_source(params, variant) for variant in [*experiments.candidates, *experiments.variants]}
+
+
+def design_of(params: Params, split: GoldSplit) -> scoring.Design:
+    return scoring.Design.of(list(split.qrels.keys()), {q.id: q for q in split.queries},
+                             params.evaluate.query_understanding)
+
+
+def choose_baseline(evaluation: Evaluation, experiments: Experiments, sources: dict[str, ModelSource | str],
+                    tuning: GoldSplit) -> tuple[Variant, dict[str, Any]]:
+    """The candidate with the best primary score on the tuning split (the first listed on a tie)."""
+    design = design_of(evaluation.params, tuning)
+    primary = evaluation.params.evaluate.primary
+    table = {}
+    for candidate in tqdm(experiments.candidates, desc=f"baseline candidates ({experiments.choose_on})", unit="variant"):
+        if isinstance(sources[candidate.name], str):
+            raise LabError(f"baseline candidate {candidate.name} cannot run: {sources[candidate.name]}")
+        record, _, _ = evaluate_variant(evaluation, candidate, sources[candidate.name], tuning, tuning, design)
+        table[candidate.name] = {"description": candidate.description, "scores": record["scores"],
+                                 "primary_ci": record["primary_ci"], "hub_rate_at_10": record["hub_rate_at_10"]}
+    best = max(experiments.candidates, key=lambda c: table[c.name]["scores"][scoring.MACRO][primary])
+    return best, {"split": experiments.choose_on, "queries": len(tuning.queries), "chosen": best.name,
+                  "candidates": table}
 
 
 def evaluate_all(params: Params, experiments: Experiments, split: GoldSplit, entries: list[AnimeEntry],
-                 embeddings_dir: Path, cache_dir: Path, out_dir: Path,
-                 sparse_dir: Path | None = None) -> dict[str, Any]:
-    """Every variant, then significance of each against the baseline. Writes runs and per-query CSVs."""
+                 embeddings_dir: Path, cache_dir: Path, out_dir: Path, sparse_dir: Path | None = None,
+                 tuning: GoldSplit | None = None) -> dict[str, Any]:
+    """The baseline (chosen on ``tuning`` when the experiments offer candidates), every variant, then the
+    declared families of tests. Writes runs and per-query CSVs."""
+    settings = params.evaluate
     sources = check_variants(params, experiments)
-    models: dict[ModelSource, ModelContext] = {}
-    encoded: dict[TextModelParams, EncodedTexts] = {}
-    sparse_queries: dict[str, dict[str, SparseQuery]] = {}
+    evaluation = Evaluation(params, entries, embeddings_dir, cache_dir, sparse_dir)
+    selection = None
+    if experiments.choose_on is not None:
+        if tuning is None:
+            raise LabError(f"the baseline is chosen on the {experiments.choose_on} split, which was not given")
+        chosen, selection = choose_baseline(evaluation, experiments, sources, tuning)
+        experiments = experiments.with_baseline(chosen)
+        sources[experiments.baseline.name] = sources[chosen.name]
     records, values = {}, {}
     skipped = {}
-    views = {False: split, True: split.held_out(params.evaluate.split)}
+    views = {False: split, True: split.held_out(settings.split)}
+    designs = {holdout: design_of(params, view) for holdout, view in views.items()}
     for variant in tqdm(experiments.all(), desc="variants", unit="variant"):
         source = sources[variant.name]
         if isinstance(source, str):
             skipped[variant.name] = source
             continue
-        if source not in models:
-            models[source] = prepare_model(params, source, embeddings_dir, entries, split, cache_dir, encoded)
-        for name in set(variant.search.sparse) - set(sparse_queries):
-            vectors = encode_queries(name, [q.text for q in split.queries], sparse_dir, params.sparse,
-                                     models[source].query_lexical)
-            sparse_queries[name] = {q.id: vector for q, vector in zip(split.queries, vectors, strict=True)}
         view = views[variant.holdout]
-        record, run, values[variant.name] = evaluate_variant(params, variant, models[source], view, entries, cache_dir,
-                                                             sparse_dir, sparse_queries)
+        record, run, values[variant.name] = evaluate_variant(evaluation, variant, source, split, view,
+                                                             designs[variant.holdout])
         records[variant.name] = record | {"holdout": variant.holdout}
         write_trec_run(out_dir / "runs" / f"{variant.name}.trec", run)
         write_per_query_csv(out_dir / "per_query" / f"{variant.name}.csv", list(view.qrels.keys()),
                             values[variant.name], view.categories)
-        log.info("%s: %s", variant.name, record["scores"]["all"])
+        log.info("%s: %s", variant.name, record["scores"][scoring.MACRO])
+    test_args = (settings.stat_test, settings.alpha, settings.correction, params.seed)
     for reference, members in comparison_families(experiments, values).items():
-        view = views[records[reference]["holdout"]]
-        groups = scoring.group_positions(list(view.qrels.keys()), view.categories)
-        tests = scoring.significance(values[reference], {name: values[name] for name in members}, groups,
-                                     params.evaluate.stat_test, params.evaluate.alpha, params.evaluate.correction,
-                                     params.seed)
+        holdout = records[reference]["holdout"]
+        groups = [scoring.MACRO, *sorted(set(designs[holdout].categories.tolist()))]
+        tests = scoring.significance(values[reference], {name: values[name] for name in members}, designs[holdout],
+                                     groups, *test_args)
         for name, comparison in tests.items():
             records[name] |= {"compared_to": reference, "vs_baseline": comparison}
-    return {"split": params.evaluate.split, "baseline": experiments.baseline.name, "variants": records,
-            "skipped": skipped, "stat_test": params.evaluate.stat_test, "alpha": params.evaluate.alpha,
-            "correction": params.evaluate.correction}
+    best = top_deployable(records, settings.primary, settings.pairwise_top)
+    pairs = scoring.pairwise({name: values[name] for name in best}, designs[False], settings.primary, *test_args)
+    return {"split": settings.split, "baseline": experiments.baseline.name, "baseline_selection": selection,
+            "primary": settings.primary, "ranking_categories": list(designs[False].ranking),
+            "query_understanding": settings.query_understanding, "variants": records, "pairwise": pairs,
+            "skipped": skipped, "stat_test": settings.stat_test, "alpha": settings.alpha,
+            "correction": settings.correction, "bootstrap": settings.bootstrap}
+
+
+def top_deployable(records: dict[str, Any], primary: str, count: int) -> list[str]:
+    """The ``count`` best deployable rows on all test anime, by primary score (then name)."""
+    rows = [(name, r) for name, r in records.items() if r["class"] == "deployable" and not r["holdout"]]
+    rows.sort(key=lambda item: (-item[1]["scores"][scoring.MACRO][primary], item[0]))
+    return [name for name, _ in rows[:count]]
 
 
 def comparison_families(experiments: Experiments, evaluated: dict[str, Any]) -> dict[str, list[str]]:

@@ -1,12 +1,16 @@
-"""Scores from ranx: per-query metric values, their means overall and per category, and ranx's
-paired significance tests of each variant against the baseline.
+"""Scores from ranx: per-query metric values, their means (overall, per category, and the macro
+average over the ranking categories), group-bootstrap intervals, and ranx's paired tests on query-group
+values.
 
-Only the bookkeeping is ours: grouping queries by category, the hard-negative intrusion rate,
-ANN fidelity, effect sizes and the multiple-comparison correction (statsmodels).
+Only the bookkeeping is ours: grouping queries by category and query group, the resampling, the
+hard-negative intrusion and hub rates, ANN fidelity, effect sizes and the multiple-comparison
+correction (statsmodels).
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -14,9 +18,11 @@ from ranx import Qrels, Run, evaluate
 from ranx.statistical_tests import fisher_randomization_test, paired_student_t_test
 from statsmodels.stats.multitest import multipletests
 
+from animelab.errors import LabError
 from animelab.index.exact import recall_at_k
 
 OVERALL = "all"
+MACRO = "macro"  # the mean over the ranking categories of each one's query mean
 PerQuery = dict[str, np.ndarray]
 
 
@@ -34,9 +40,11 @@ def group_positions(query_ids: list[str], categories: dict[str, str]) -> dict[st
     return {group: np.asarray(positions) for group, positions in groups.items()}
 
 
-def means(scores: PerQuery, groups: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
-    return {group: {metric: float(values[positions].mean()) for metric, values in scores.items()}
-            for group, positions in groups.items()}
+def means(scores: PerQuery, groups: dict[str, np.ndarray], design: "Design") -> dict[str, dict[str, float]]:
+    """{score group: {metric: mean}}: ``macro`` first, then ``all`` and each category's query mean."""
+    return {MACRO: {metric: design.score(values, MACRO) for metric, values in scores.items()}} | {
+        group: {metric: float(values[positions].mean()) for metric, values in scores.items()}
+        for group, positions in groups.items()}
 
 
 def intrusion_rate(run: Run, hard_negatives: dict[str, set[str]], k: int = 10) -> float:
@@ -56,41 +64,142 @@ def fidelity(approximate: Run, exact: Run, query_ids: list[str], k: int = 10) ->
     return recall_at_k(top_ids(approximate, query_ids, k), top_ids(exact, query_ids, k), k)
 
 
+def hub_rate(run: Run, query_ids: list[str], k: int = 10) -> float:
+    """The share of top-k lists holding the anime found in most of them: near 1 when a few anime
+    (say, the only ones with a rare vector) fill every query's list."""
+    tops = [set(top) for top in top_ids(run, query_ids, k) if top]
+    if not tops:
+        return float("nan")
+    counts = Counter(anime for top in tops for anime in top)
+    return counts.most_common(1)[0][1] / len(tops)
+
+
+@dataclass(frozen=True)
+class Design:
+    """How the split's queries are grouped: per query (``qrels.keys()`` order) its category and its query
+    group (phrasings of one need share qrels). The primary metric averages the ``ranking`` categories'
+    query means; statistics resample and pair whole groups, never single phrasings."""
+
+    categories: np.ndarray
+    groups: np.ndarray
+    ranking: tuple[str, ...]
+
+    @classmethod
+    def of(cls, query_ids: list[str], queries: dict[str, Any], excluded: list[str]) -> "Design":
+        categories = np.asarray([queries[q].category for q in query_ids])
+        groups = np.asarray([f"{queries[q].category}/{queries[q].group}" for q in query_ids])
+        ranking = tuple(sorted(set(categories.tolist()) - set(excluded)))
+        if not ranking:
+            raise LabError(f"no query of a ranking category to score ({len(query_ids)} queries, all in {list(excluded)} "
+                           "or none): the gold split is empty or evaluate.query_understanding holds every category")
+        return cls(categories, groups, ranking)
+
+    def ranking_ids(self, query_ids: list[str]) -> list[str]:
+        """The ids (in ``qrels.keys()`` order) of the queries of the ranking categories."""
+        return [q for q, category in zip(query_ids, self.categories, strict=True) if category in self.ranking]
+
+    def members(self, group: str) -> list[str]:
+        """The categories a score group averages: ``macro`` the ranking ones, a category itself."""
+        return list(self.ranking) if group == MACRO else [group]
+
+    def group_sums(self, values: np.ndarray, category: str) -> tuple[np.ndarray, np.ndarray]:
+        """Per query group of ``category``: the sum of its phrasings' values and their number."""
+        mask = self.categories == category
+        names, inverse = np.unique(self.groups[mask], return_inverse=True)
+        return np.bincount(inverse, weights=values[mask], minlength=len(names)), np.bincount(inverse)
+
+    def score(self, values: np.ndarray, group: str) -> float:
+        """The mean over the group's categories of each category's query mean."""
+        return float(np.mean([values[self.categories == category].mean() for category in self.members(group)]))
+
+    def weighted_groups(self, values: np.ndarray, group: str) -> np.ndarray:
+        """One value per query group, scaled so that their plain mean is ``score(values, group)``: the
+        paired test's unit. A group of n phrasings in a category of N queries, one of C categories,
+        weighs n / (N C); scaled by the number of groups G, its value is G n / (N C) x its phrasings' mean."""
+        parts = []
+        members = self.members(group)
+        for category in members:
+            sums, counts = self.group_sums(values, category)
+            parts.append(sums / counts.sum() / len(members))  # (n / N / C) x mean = sum / N / C
+        weighted = np.concatenate(parts)
+        return weighted * len(weighted)
+
+    def bootstrap(self, values: np.ndarray, group: str, resamples: int, seed: int,
+                  level: float = 0.95) -> tuple[float, float]:
+        """Percentile CI of ``score(values, group)`` from resampling query groups with replacement within
+        each category (stratified, so every resample keeps the categories the macro average needs)."""
+        rng = np.random.default_rng(seed)
+        estimates = np.zeros(resamples)
+        members = self.members(group)
+        for category in members:
+            sums, counts = self.group_sums(values, category)
+            drawn = rng.integers(0, len(sums), size=(resamples, len(sums)))
+            estimates += sums[drawn].sum(axis=1) / counts[drawn].sum(axis=1) / len(members)
+        low, high = np.percentile(estimates, [50 * (1 - level), 50 * (1 + level)])
+        return float(low), float(high)
+
+
 def paired_test(control: np.ndarray, treatment: np.ndarray, stat_test: str, seed: int) -> float:
     if np.array_equal(control, treatment):
         return 1.0
     if stat_test == "fisher":
-        p_value, _ = fisher_randomization_test(control, treatment, n_permutations=1000, max_p=1.0, random_seed=seed)
-    else:
-        p_value, _ = paired_student_t_test(control, treatment, max_p=1.0)
+        permutations = 10_000
+        p_value, _ = fisher_randomization_test(control, treatment, n_permutations=permutations, max_p=1.0,
+                                               random_seed=seed)
+        # ranx counts the permutations at least as extreme; the observed split is one of them too.
+        return float((p_value * permutations + 1) / (permutations + 1))
+    p_value, _ = paired_student_t_test(control, treatment, max_p=1.0)
     return float(p_value)
 
 
-def significance(baseline: PerQuery, variants: dict[str, PerQuery], groups: dict[str, np.ndarray],
-                 stat_test: str, alpha: float, correction: str, seed: int) -> dict[str, dict[str, dict[str, dict[str, Any]]]]:
-    """{variant: {group: {metric: {p_value, p_adjusted, significant, delta, effect_size}}}}.
+def compare(control: PerQuery, treatment: PerQuery, design: Design, score_group: str, metric: str,
+            stat_test: str, seed: int) -> dict[str, Any]:
+    """One paired test at query-group level: each group's phrasings averaged first, weighted as the score."""
+    before = design.weighted_groups(control[metric], score_group)
+    after = design.weighted_groups(treatment[metric], score_group)
+    diffs = after - before
+    spread = diffs.std(ddof=1) if len(diffs) > 1 else 0.0
+    return {
+        "p_value": paired_test(before, after, stat_test, seed),
+        "delta": float(diffs.mean()),
+        # Cohen's d for paired samples: the mean difference over the spread of the differences.
+        "effect_size": float(diffs.mean() / spread) if spread > 0 else 0.0,
+        "groups": len(diffs),
+    }
 
-    Two-sided paired tests (ranx's Student t or Fisher randomisation) on the same queries;
-    p-values are adjusted over the variants within each (group, metric) family.
+
+def adjust(tests: list[dict[str, Any]], alpha: float, correction: str) -> None:
+    """Adds ``p_adjusted`` and ``significant`` to each test of one family, in place."""
+    if not tests:
+        return
+    reject, adjusted, _, _ = multipletests(np.nan_to_num([t["p_value"] for t in tests], nan=1.0), alpha=alpha,
+                                           method=correction)
+    for test, significant, p_adjusted in zip(tests, reject, adjusted, strict=True):
+        test |= {"p_adjusted": float(p_adjusted), "significant": bool(significant) and test["delta"] != 0}
+
+
+def significance(baseline: PerQuery, variants: dict[str, PerQuery], design: Design, score_groups: list[str],
+                 stat_test: str, alpha: float, correction: str, seed: int) -> dict[str, dict[str, dict[str, dict[str, Any]]]]:
+    """{variant: {score group: {metric: {p_value, p_adjusted, significant, delta, effect_size, groups}}}}.
+
+    Two-sided paired tests (ranx's Student t or Fisher randomisation) on query-group values; p-values
+    are adjusted over the variants within each (score group, metric) family.
     """
     result: dict[str, dict[str, dict[str, dict[str, Any]]]] = {name: {} for name in variants}
-    for group, positions in groups.items():
-        for metric, base_values in baseline.items():
-            control = base_values[positions]
-            p_values = []
-            for name, scores in variants.items():
-                treatment = scores[metric][positions]
-                diffs = treatment - control
-                spread = diffs.std(ddof=1) if len(diffs) > 1 else 0.0
-                p_values.append(paired_test(control, treatment, stat_test, seed))
-                result[name].setdefault(group, {})[metric] = {
-                    "p_value": p_values[-1],
-                    "delta": float(diffs.mean()),
-                    # Cohen's d for paired samples: the mean difference over the spread of the differences.
-                    "effect_size": float(diffs.mean() / spread) if spread > 0 else 0.0,
-                }
-            reject, adjusted, _, _ = multipletests(np.nan_to_num(p_values, nan=1.0), alpha=alpha, method=correction)
-            for name, significant, p_adjusted in zip(variants, reject, adjusted, strict=True):
-                entry = result[name][group][metric]
-                entry |= {"p_adjusted": float(p_adjusted), "significant": bool(significant) and entry["delta"] != 0}
+    for group in score_groups:
+        for metric in baseline:
+            family = [compare(baseline, scores, design, group, metric, stat_test, seed) for scores in variants.values()]
+            adjust(family, alpha, correction)
+            for name, test in zip(variants, family, strict=True):
+                result[name].setdefault(group, {})[metric] = test
     return result
+
+
+def pairwise(values: dict[str, PerQuery], design: Design, metric: str, stat_test: str, alpha: float,
+             correction: str, seed: int) -> list[dict[str, Any]]:
+    """Every pair of the given rows on the primary (macro) score, adjusted as one family."""
+    names = list(values)
+    tests = [{"a": a, "b": b} | compare(values[a], values[b], design, MACRO, metric, stat_test, seed)
+             for position, a in enumerate(names) for b in names[position + 1:]]
+    adjust(tests, alpha, correction)
+    return tests

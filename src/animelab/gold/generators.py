@@ -19,6 +19,19 @@ from animelab.gold.franchise import base_title, franchises
 from animelab.gold.predicates import CuratedQuery
 from animelab.gold.splits import GoldQuery
 
+# The corpus label fields each category's relevance rule reads (grade 2 or 1). A system whose index
+# or query mapping is built from these fields reproduces the rule rather than ranking: a metadata row.
+# Titles are not listed: matching a title is what a known-item search is for.
+RELEVANCE_FIELDS: dict[str, frozenset[str]] = {
+    "facet": frozenset({"genre", "theme", "demographic"}),
+    "studio": frozenset({"studio", "producer"}),
+    "temporal": frozenset({"year", "season"}),
+    "known_item": frozenset({"franchise"}),
+    "cross_lingual": frozenset({"franchise"}),
+    "similar": frozenset({"franchise", "genre", "theme", "demographic"}),
+    "curated": frozenset({"genre", "theme"}),  # a few of its predicates
+}
+
 AUDIENCE = {"Shounen": "teenage boys", "Shoujo": "teenage girls", "Seinen": "adult men", "Josei": "adult women",
             "Kids": "children"}
 THEME_PHRASES = {

@@ -98,10 +98,11 @@ def edge_request(request: SearchRequest) -> qe.QueryRequest:
         query = request.queries[0]
         return qe.QueryRequest(limit=fetch_limit(request),
                                query=qe.Query.Nearest(edge_vector(query.vector), using=query.using),
-                               filter=conditions, params=params, with_payload=payload)
+                               filter=conditions, params=params, with_payload=payload,
+                               score_threshold=query.score_threshold)
     prefetches = [
         qe.Prefetch(limit=query.limit, query=qe.Query.Nearest(edge_vector(query.vector), using=query.using),
-                    params=params, filter=conditions)
+                    params=params, filter=conditions, score_threshold=query.score_threshold)
         for query in request.queries
     ]
     weights = list(request.weights) if request.weights else None

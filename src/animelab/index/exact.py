@@ -47,7 +47,9 @@ class ExactIndex:
         row = self.scores(query.using, np.asarray(query.vector))[0]
         ids = self.vectors[query.using].ids
         # Every point goes to the tie-break: a cut first could split a group of equal scores.
-        return ranked([Hit(anime, float(score), {"anime_id": anime}) for anime, score in zip(ids, row)], request.limit)
+        floor = -np.inf if query.score_threshold is None else query.score_threshold
+        return ranked([Hit(anime, float(score), {"anime_id": anime}) for anime, score in zip(ids, row) if score >= floor],
+                      request.limit)
 
     def describe(self) -> CollectionDescription:
         return CollectionDescription({name: {"size": int(v.dense.shape[1]), "distance": self.distance, "on_disk": False,

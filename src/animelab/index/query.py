@@ -19,11 +19,13 @@ class SparseQuery:
 
 @dataclass(frozen=True)
 class VectorQuery:
-    """Nearest neighbours of ``vector`` in the named vector ``using``; ``limit`` is the prefetch depth."""
+    """Nearest neighbours of ``vector`` in the named vector ``using``; ``limit`` is the prefetch depth,
+    ``score_threshold`` the least score a prefetched point needs (None: any)."""
 
     using: str
     vector: list[float] | SparseQuery
     limit: int = 100
+    score_threshold: float | None = None
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,22 @@ def fetch_limit(request: SearchRequest) -> int:
     return request.limit + (len(request.queries) if request.fused else 0)
 
 
+# Scores within this share of each other are ties. The engine sums fused scores in float32, in an
+# order of its own: sums of 12 lists that are equal in exact arithmetic differ by a few float32 steps
+# (one step is 6e-8 to 1.2e-7 of the value), more than any fixed rounding absorbs.
+TIE_TOLERANCE = 4e-6
+
+
 def ranked(hits: list[Hit], limit: int) -> list[Hit]:
-    """Best first, ties broken by anime id: the same request always gives the same list."""
-    return sorted(hits, key=lambda hit: (-round(hit.score, 9), hit.anime_id))[:limit]
+    """Best first, ties (scores within ``TIE_TOLERANCE`` of their group's best) broken by anime id:
+    the same request always gives the same list."""
+    result: list[Hit] = []
+    group: list[Hit] = []
+    for hit in sorted(hits, key=lambda hit: -hit.score):
+        if group and group[0].score - hit.score > TIE_TOLERANCE * abs(group[0].score):
+            result += sorted(group, key=lambda tied: tied.anime_id)
+            group = []
+            if len(result) >= limit:
+                break
+        group.append(hit)
+    return (result + sorted(group, key=lambda tied: tied.anime_id))[:limit]

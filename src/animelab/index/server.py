@@ -153,7 +153,8 @@ class ServerIndex:
         payload = sorted({"anime_id", *request.with_payload})
         if request.fused:
             prefetch = [models.Prefetch(query=client_vector(q.vector), using=q.using, limit=q.limit, params=params,
-                                        filter=conditions) for q in request.queries]
+                                        filter=conditions, score_threshold=q.score_threshold)
+                        for q in request.queries]
             query: Any = (models.RrfQuery(rrf=models.Rrf(k=request.rrf_k, weights=list(request.weights or []) or None))
                           if request.fusion == "rrf" else models.FusionQuery(fusion=models.Fusion.DBSF))
             response = self.client.query_points(self.collection, prefetch=prefetch, query=query, limit=fetch_limit(request),
@@ -162,7 +163,7 @@ class ServerIndex:
             only = request.queries[0]
             response = self.client.query_points(self.collection, query=client_vector(only.vector), using=only.using,
                                                 limit=fetch_limit(request), query_filter=conditions, search_params=params,
-                                                with_payload=payload)
+                                                with_payload=payload, score_threshold=only.score_threshold)
         return ranked([Hit(p.payload["anime_id"], float(p.score), dict(p.payload)) for p in response.points],
                       request.limit)
 

@@ -13,7 +13,7 @@ from scipy import sparse
 from animelab.corpus.schema import AnimeEntry
 from animelab.gold.splits import GoldSplit
 from animelab.index.query import SparseQuery
-from animelab.params import SparseParams
+from animelab.params import FEATURE_KINDS, SparseParams
 from animelab.sparse.features import (FeatureModel, FeatureSpace, QueryMapper, corpus_features, idf_weights,
                                       kind_weights, weighted)
 from animelab.sparse.learned import fit_kind_weights, training_pairs
@@ -47,6 +47,7 @@ def feature_sets(entries: list[AnimeEntry], params: SparseParams, train: GoldSpl
 
 class FeatureMethod(SparseMethod):
     sets = FEATURE_SETS
+    label_fields = frozenset(FEATURE_KINDS)
 
     def build(self, entries: list[AnimeEntry], params: SparseParams, train: GoldSplit, seed: int) -> BuiltSets:
         model = feature_sets(entries, params, train, seed)

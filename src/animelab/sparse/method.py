@@ -32,6 +32,9 @@ class SparseMethod:
     modifier: ClassVar[str] = "none"  # the Qdrant modifier its collections apply: none | idf
     # Sets that come from a text model's lexical head (the embeddings), not from the sparse stage.
     from_text_model: ClassVar[bool] = False
+    # The corpus label fields its documents or its query mapping are built from (gold.RELEVANCE_FIELDS
+    # says which categories' relevance they define): a row searching such a set is a metadata row.
+    label_fields: ClassVar[frozenset[str]] = frozenset()
 
     def build(self, entries: list[AnimeEntry], params: SparseParams, train: GoldSplit, seed: int) -> BuiltSets | None:
         """The sets, built by the sparse stage (train queries only for anything fitted); None: built elsewhere."""

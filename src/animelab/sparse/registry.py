@@ -24,6 +24,7 @@ SPARSE_METHODS: tuple[SparseMethod, ...] = (
 METHOD_OF: dict[str, SparseMethod] = {name: method for method in SPARSE_METHODS for name in method.sets}
 SET_NAMES: tuple[str, ...] = tuple(METHOD_OF)
 MODIFIERS: dict[str, str] = {name: method.modifier for name, method in METHOD_OF.items()}
+LABEL_FIELDS: dict[str, frozenset[str]] = {name: method.label_fields for name, method in METHOD_OF.items()}
 
 
 def load_set(name: str, sparse_dir: Path | None, embeddings_dir: Path) -> SparseVectors:
