@@ -23,9 +23,6 @@ from animelab.params import IndexParams, QuantizationParams, SparseVectorParams,
 from animelab.sparse.registry import LABEL_FIELDS, METHOD_OF, MODIFIERS, SET_NAMES
 
 PRIORITY_WEIGHTS = {"high": 3.0, "medium": 2.0, "low": 1.0}
-# deployable: only the query text and the index; oracle: reads gold-file hints (vectors: hint);
-# metadata: searches a sparse set built from the label fields that define some categories' relevance.
-ROW_CLASSES = ("deployable", "oracle", "metadata")
 MODELS = ("default", "genre_ft", *TEXT_ENCODERS)
 # What a variant varies; the summary and notebooks group variants by it, so a typo would make a group of one.
 AXES = ("baseline", "hnsw", "quantization", "vectors", "fusion", "model", "genre_ft", "sparse", "hybrid")
@@ -63,9 +60,9 @@ class SearchSettings(Tuning):
     ``coverage`` (each list's share of the corpus) for weighted RRF, or none.
     ``low_coverage_threshold``: the least score a prefetch of a vector below the coverage minimum
     keeps, so a vector few anime have adds only the anime it really matches; ``score_threshold``: the
-    same for the other dense vectors. ``sparse``: sparse
-    vector sets searched beside (or, with ``dense: false``, instead of) the dense vectors;
-    ``sparse_weight``: their RRF weight (dense lists weigh 1, or their priority/coverage weight).
+    same for the other dense vectors. ``sparse``: sparse vector sets searched beside (or, with
+    ``dense: false``, instead of) the dense vectors; ``sparse_weight``: their RRF weight (dense lists
+    weigh 1, or their priority/coverage weight).
     """
 
     vectors: Literal["all", "covered", "hint"] | list[str] = "all"
@@ -133,8 +130,9 @@ class Variant(Strict):
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
     axis: Annotated[str, only(AXES, "axes")]
-    row_class: Literal["deployable", "oracle", "metadata"] = Field(
-        alias="class", description="deployable | oracle (reads gold hints) | metadata (reads relevance labels)")
+    # deployable: only the query text and the index; oracle: reads gold-file hints (vectors: hint);
+    # metadata: searches a sparse set built from the label fields that define some categories' relevance.
+    row_class: Literal["deployable", "oracle", "metadata"] = Field(alias="class")
     description: str = ""
     on_baseline: bool = Field(default=False, description="search settings merged over the (chosen) baseline's")
     model: Annotated[str, only(MODELS, "models")] = Field(

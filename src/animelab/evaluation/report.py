@@ -79,13 +79,13 @@ def quantization_cost(record: dict[str, Any]) -> tuple[float, ...]:
             1.0 if search.get("rescore") else 0.0, search.get("oversampling") or 1.0)
 
 
-def fidelity_lines(variants: dict[str, Any], primary: str, tolerance: float = 0.01) -> list[str]:
+def fidelity_lines(variants: dict[str, Any], baseline: str, primary: str, tolerance: float = 0.01) -> list[str]:
     """Per ANN row: fidelity of the fused list and of each vector alone, quality with CI, and per
     quantization kind the cheapest setting within ``tolerance`` of exact search."""
     approximate = [(name, r) for name, r in variants.items() if r["fidelity"] and not r.get("holdout")]
     if not approximate:
         return []
-    exact = variants["baseline"]["scores"][MACRO][primary]
+    exact = variants[baseline]["scores"][MACRO][primary]
     vectors = list(dict.fromkeys(v for _, r in approximate for v in r["fidelity"] if v != "fused"))
     lines = ["## ANN and quantization against exact search", "",
              f"Every row runs the baseline's search on its own index; exact search (the baseline) scores macro "
@@ -163,8 +163,9 @@ def summary_markdown(results: dict[str, Any], headline: list[str]) -> str:
         f"▲ better / ▼ worse, significant at alpha={results['alpha']} by a paired two-sided {results['stat_test']} "
         f"test on query-group means (each group's phrasings averaged, weighted as in the macro average), "
         f"{results['correction']}-corrected over the rows tested against the same reference; = no significant "
-        "difference. Metrics with -l2 count grade 2 only. Hub rate: the share of top-10 lists holding the anime "
-        "found in most of them. Latency and memory were measured while the evaluation ran on a shared machine.",
+        "difference. Metrics with -l2 count grade 2 only. Hub rate: the share of the ranking categories' top-10 "
+        "lists holding the anime found in most of them. Latency: p95 around the engine call, one query at a time; "
+        "RAM: RSS growth while the index is open and searched / disk: the index on disk.",
         "",
         f"**Best deployable row: {best}** (macro {primary} {primary_cell(variants[best], primary)})." if best else "",
         "",
@@ -183,7 +184,7 @@ def summary_markdown(results: dict[str, Any], headline: list[str]) -> str:
                   "Scored on test-split anime only, judgements and results alike: compare them only with each other.",
                   "", *row_table(held_out, results, headline), ""]
     lines += selection_lines(results.get("baseline_selection"), primary)
-    lines += fidelity_lines(variants, primary)
+    lines += fidelity_lines(variants, results["baseline"], primary)
     lines += pairwise_lines(results)
     lines += category_lines(variants, results)
     lines += ["## Against the reference", ""]
