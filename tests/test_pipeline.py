@@ -67,6 +67,8 @@ def test_dvc_repro_runs_every_stage_then_does_nothing(tiny_project):
     assert set(hnsw["fidelity"]) >= {"fused", "title_vector"} and set(hnsw["fidelity"]["fused"]) == {"@10", "@100"}
     assert {results["variants"][name]["class"] for name in ("baseline", "vectors-hint", "sparse-feature-learned")} == {
         "deployable", "oracle", "metadata"}
+    # Pairwise among deployable configurations: the HNSW row is the baseline's search, not one of them.
+    assert [{t["a"], t["b"]} for t in results["pairwise"]] == [{"baseline", "hybrid-bm25-dbsf"}]
     low, high = results["variants"]["baseline"]["primary_ci"]
     assert low <= results["variants"]["baseline"]["scores"]["macro"]["ndcg@10"] <= high
     run_lines = (tiny_project / "data/evaluate/runs/vectors-hint.trec").read_text().splitlines()
