@@ -238,26 +238,33 @@ def pareto_front(points: list[tuple[float, float, str]]) -> list[tuple[float, fl
 
 
 def tradeoff_figure(rows: list[tuple[str, dict[str, Any]]], primary: str, cost: str, cost_title: str) -> go.Figure:
-    """Primary metric (95% CI bars) against one cost, deployable rows; the Pareto front labelled, the rest on hover."""
-    costs = [COSTS[cost](r) for _, r in rows]
-    scores = [r["scores"][MACRO][primary] for _, r in rows]
-    front = pareto_front([(c, s, name) for c, s, (name, _) in zip(costs, scores, rows, strict=True)])
+    """Primary metric (95% CI bars) against one cost, deployable rows: each Pareto-front row is its own
+    legend entry (legible however close the points lie), the others are named on hover."""
+    points = [(COSTS[cost](r), r["scores"][MACRO][primary], name) for name, r in rows]
+    front = pareto_front(points)
     on_front = {name for _, _, name in front}
+    records = dict(rows)
+
+    def error(names: list[str]) -> dict[str, Any]:
+        scores = {n: records[n]["scores"][MACRO][primary] for n in names}
+        return {"type": "data", "symmetric": False, "thickness": 1,
+                "array": [records[n]["primary_ci"][1] - scores[n] for n in names],
+                "arrayminus": [scores[n] - records[n]["primary_ci"][0] for n in names]}
+
+    hover = "%{text}<br>" + cost_title + " %{x}<br>macro " + primary + " %{y:.4f}<extra></extra>"
+    others = [p for p in points if p[2] not in on_front]
     figure = go.Figure()
-    figure.add_scatter(
-        x=costs, y=scores, mode="markers", name="deployable rows", text=[name for name, _ in rows],
-        error_y={"type": "data", "symmetric": False,
-                 "array": [r["primary_ci"][1] - s for (_, r), s in zip(rows, scores, strict=True)],
-                 "arrayminus": [s - r["primary_ci"][0] for (_, r), s in zip(rows, scores, strict=True)],
-                 "thickness": 1},
-        marker={"size": 9, "color": ["#d62728" if name in on_front else "#1f77b4" for name, _ in rows]},
-        hovertemplate="%{text}<br>" + cost_title + " %{x}<br>macro " + primary + " %{y:.4f}<extra></extra>")
-    figure.add_scatter(x=[c for c, _, _ in front], y=[s for _, s, _ in front], text=[n for _, _, n in front],
-                       mode="lines+text", textposition="top center", name="Pareto front",
-                       line={"dash": "dot", "shape": "hv"})
+    figure.add_scatter(x=[p[0] for p in others], y=[p[1] for p in others], text=[p[2] for p in others],
+                       mode="markers", name="other deployable rows (hover)", marker={"size": 8, "color": "#9aa5b1"},
+                       error_y=error([p[2] for p in others]), hovertemplate=hover)
+    figure.add_scatter(x=[p[0] for p in front], y=[p[1] for p in front], mode="lines", name="Pareto front",
+                       line={"dash": "dot", "shape": "hv", "color": "#444"}, hoverinfo="skip")
+    for x, y, name in front:
+        figure.add_scatter(x=[x], y=[y], text=[name], mode="markers", name=name, marker={"size": 11},
+                           error_y=error([name]), hovertemplate=hover)
     figure.update_layout(title=f"macro {primary} (95% CI) vs {cost_title}: deployable rows", xaxis_title=cost_title,
                          yaxis_title=f"macro {primary}", height=520, xaxis={"rangemode": "tozero"},
-                         yaxis={"rangemode": "tozero"})
+                         yaxis={"rangemode": "tozero"}, legend={"title": {"text": "Pareto front, cheapest first"}})
     return figure
 
 
