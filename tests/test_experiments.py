@@ -44,23 +44,6 @@ def test_on_baseline_rows_take_the_chosen_candidates_search(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("variant", "message"),
-    [
-        ("{name: h, class: deployable, axis: vectors, search: {vectors: hint}}", "must be 'oracle'.*vectors: hint"),
-        ("{name: f, class: deployable, axis: sparse, search: {dense: false, sparse: [feature_static]}}",
-         "must be 'metadata'.*feature_static"),
-        ("{name: o, class: oracle, axis: fusion, search: {rrf_k: 2}}", "must be 'deployable'"),
-        ("{name: n, axis: fusion}", "class: Field required"),
-    ],
-)
-def test_a_row_class_must_say_what_the_row_reads(tmp_path, variant, message):
-    path = tmp_path / "variants.yaml"
-    path.write_text("baseline: {class: deployable}\nvariants:\n  - " + variant + "\n")
-    with pytest.raises(LabError, match=message):
-        load_experiments(path)
-
-
-@pytest.mark.parametrize(
     ("baseline", "message"),
     [
         ("{choose_on: dev, candidates: [{name: h, class: oracle, search: {vectors: hint}}]}", "not deployable"),
@@ -69,8 +52,12 @@ def test_a_row_class_must_say_what_the_row_reads(tmp_path, variant, message):
     ],
 )
 def test_a_baseline_choice_is_among_deployable_rows_on_a_tuning_split(tmp_path, baseline, message):
+    assert_refused(tmp_path, f"baseline: {baseline}\nvariants: []\n", message)
+
+
+def assert_refused(tmp_path, text: str, message: str) -> None:
     path = tmp_path / "variants.yaml"
-    path.write_text(f"baseline: {baseline}\nvariants: []\n")
+    path.write_text(text)
     with pytest.raises(LabError, match=message):
         load_experiments(path)
 
@@ -110,13 +97,17 @@ def test_index_overrides_reach_every_priority(repo_params):
         ("{name: baseline, class: deployable, axis: fusion}", "duplicate variant names"),
         ("{name: t, class: deployable, axis: genre_ft, model: genre_ft, holdout: true, compare_to: baseline}", "must agree on holdout"),
         ("{name: t, class: deployable, axis: genre_ft, model: genre_ft, compare_to: nothing}", "compare_to must name a variant"),
+        # A row's class must say what it reads.
+        ("{name: h, class: deployable, axis: vectors, search: {vectors: hint}}", "must be 'oracle'.*vectors: hint"),
+        ("{name: f, class: deployable, axis: sparse, search: {dense: false, sparse: [feature_static]}}",
+         "must be 'metadata'.*feature_static"),
+        ("{name: o, class: oracle, axis: fusion, search: {rrf_k: 2}}", "must be 'deployable'"),
+        ("{name: n, axis: fusion}", "class: Field required"),
     ],
 )
 def test_invalid_variants_are_refused_with_the_reason(tmp_path, variant, message):
-    path = tmp_path / "variants.yaml"
-    path.write_text("search_defaults: {exact: true}\nbaseline: {class: deployable}\nvariants:\n  - " + variant + "\n")
-    with pytest.raises(LabError, match=message):
-        load_experiments(path)
+    assert_refused(tmp_path, "search_defaults: {exact: true}\nbaseline: {class: deployable}\nvariants:\n  - " + variant
+                   + "\n", message)
 
 
 def test_held_out_variants_form_their_own_comparison_family(tmp_path):

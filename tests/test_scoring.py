@@ -61,9 +61,8 @@ def design_of(categories: list[str], groups: list[str], excluded: tuple[str, ...
 def test_category_and_macro_means():
     values = {"ndcg@10": np.array([1.0, 0.0, 0.5, 0.25, 0.9])}
     categories = ["x", "y", "x", "y", "filter"]
-    groups = scoring.group_positions([f"q{i}" for i in range(5)], {f"q{i}": c for i, c in enumerate(categories)})
     design = design_of(categories, ["g1", "g2", "g3", "g4", "g5"], excluded=("filter",))
-    means = scoring.means(values, groups, design)
+    means = scoring.means(values, design)
     assert means["x"]["ndcg@10"] == 0.75 and means["y"]["ndcg@10"] == 0.125
     # The macro average leaves out the filter category and weighs categories, not queries, equally.
     assert means["macro"]["ndcg@10"] == pytest.approx((0.75 + 0.125) / 2)

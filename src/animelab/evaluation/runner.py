@@ -153,7 +153,7 @@ def evaluate_variant(evaluation: Evaluation, variant: Variant, source: ModelSour
         index.close()
     query_ids = [q.id for q in split.queries]
     values = scoring.per_query(split.qrels, run, settings.metrics)
-    scores = scoring.means(values, scoring.group_positions(list(split.qrels.keys()), split.categories), design)
+    scores = scoring.means(values, design)
     record = {
         "name": variant.name,
         "axis": variant.axis,
@@ -182,13 +182,14 @@ def evaluate_variant(evaluation: Evaluation, variant: Variant, source: ModelSour
 def check_variants(params: Params, experiments: Experiments) -> dict[str, ModelSource | str]:
     """Before any work: every variant's vectors are indexed and every model it names can load.
     Returns each variant's model source, or why it is skipped."""
-    for variant in [*experiments.candidates, *experiments.variants]:
+    defined = [*experiments.candidates, *experiments.variants]
+    for variant in defined:
         if isinstance(variant.search.vectors, list):
             missing = [name for name in variant.search.vectors if name not in params.index.vectors]
             if missing and variant.search.dense:
                 raise LabError(f"{params.evaluate.experiments}: variant {variant.name} searches {missing}, "
                                f"which index.vectors does not index")
-    return {variant.name: model_source(params, variant) for variant in [*experiments.candidates, *experiments.variants]}
+    return {variant.name: model_source(params, variant) for variant in defined}
 
 
 def design_of(params: Params, split: GoldSplit) -> scoring.Design:

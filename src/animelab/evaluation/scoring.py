@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 from ranx import Qrels, Run, evaluate
+from scipy import stats
 from ranx.statistical_tests import fisher_randomization_test, paired_student_t_test
 from statsmodels.stats.multitest import multipletests
 
@@ -32,19 +33,10 @@ def per_query(qrels: Qrels, run: Run, metrics: list[str]) -> PerQuery:
     return {metric: np.asarray(values[metric] if len(metrics) > 1 else values, dtype=float) for metric in metrics}
 
 
-def group_positions(query_ids: list[str], categories: dict[str, str]) -> dict[str, np.ndarray]:
-    """``all`` plus, per category, the positions of its queries in ``query_ids``."""
-    groups: dict[str, list[int]] = {OVERALL: list(range(len(query_ids)))}
-    for position, query_id in enumerate(query_ids):
-        groups.setdefault(categories[query_id], []).append(position)
-    return {group: np.asarray(positions) for group, positions in groups.items()}
-
-
-def means(scores: PerQuery, groups: dict[str, np.ndarray], design: "Design") -> dict[str, dict[str, float]]:
-    """{score group: {metric: mean}}: ``macro`` first, then ``all`` and each category's query mean."""
-    return {MACRO: {metric: design.score(values, MACRO) for metric, values in scores.items()}} | {
-        group: {metric: float(values[positions].mean()) for metric, values in scores.items()}
-        for group, positions in groups.items()}
+def means(scores: PerQuery, design: "Design") -> dict[str, dict[str, float]]:
+    """{score group: {metric: mean}}: ``macro``, ``all`` (every query), then each category's query mean."""
+    groups = [MACRO, OVERALL, *dict.fromkeys(design.categories.tolist())]
+    return {group: {metric: design.score(values, group) for metric, values in scores.items()} for group in groups}
 
 
 def intrusion_rate(run: Run, hard_negatives: dict[str, set[str]], k: int = 10) -> float:
@@ -102,6 +94,9 @@ class Design:
         """The categories a score group averages: ``macro`` the ranking ones, a category itself."""
         return list(self.ranking) if group == MACRO else [group]
 
+    def mask(self, group: str) -> np.ndarray:
+        return np.ones(len(self.categories), bool) if group == OVERALL else self.categories == group
+
     def group_sums(self, values: np.ndarray, category: str) -> tuple[np.ndarray, np.ndarray]:
         """Per query group of ``category``: the sum of its phrasings' values and their number."""
         mask = self.categories == category
@@ -109,8 +104,9 @@ class Design:
         return np.bincount(inverse, weights=values[mask], minlength=len(names)), np.bincount(inverse)
 
     def score(self, values: np.ndarray, group: str) -> float:
-        """The mean over the group's categories of each category's query mean."""
-        return float(np.mean([values[self.categories == category].mean() for category in self.members(group)]))
+        """``macro``: the mean over the ranking categories of each one's query mean; ``all`` or a category:
+        the mean over its queries."""
+        return float(np.mean([values[self.mask(category)].mean() for category in self.members(group)]))
 
     def weighted_groups(self, values: np.ndarray, group: str) -> np.ndarray:
         """One value per query group, scaled so that their plain mean is ``score(values, group)``: the
@@ -126,17 +122,17 @@ class Design:
 
     def bootstrap(self, values: np.ndarray, group: str, resamples: int, seed: int,
                   level: float = 0.95) -> tuple[float, float]:
-        """Percentile CI of ``score(values, group)`` from resampling query groups with replacement within
-        each category (stratified, so every resample keeps the categories the macro average needs)."""
-        rng = np.random.default_rng(seed)
-        estimates = np.zeros(resamples)
-        members = self.members(group)
-        for category in members:
-            sums, counts = self.group_sums(values, category)
-            drawn = rng.integers(0, len(sums), size=(resamples, len(sums)))
-            estimates += sums[drawn].sum(axis=1) / counts[drawn].sum(axis=1) / len(members)
-        low, high = np.percentile(estimates, [50 * (1 - level), 50 * (1 + level)])
-        return float(low), float(high)
+        """Percentile CI of ``score(values, group)`` (scipy's bootstrap) resampling query groups with
+        replacement within each category: one sample per category, rows (phrasing sum, phrasing count)
+        per group, so every resample keeps the categories the macro average needs."""
+        samples = [np.vstack(self.group_sums(values, category)) for category in self.members(group)]
+
+        def macro(*resampled: np.ndarray, axis: int = -1) -> np.ndarray:
+            return np.mean([s[0].sum(axis=axis) / s[1].sum(axis=axis) for s in resampled], axis=0)
+
+        result = stats.bootstrap(samples, macro, n_resamples=resamples, axis=-1, vectorized=True, paired=False,
+                                 confidence_level=level, method="percentile", rng=np.random.default_rng(seed))
+        return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
 def paired_test(control: np.ndarray, treatment: np.ndarray, stat_test: str, seed: int) -> float:
