@@ -97,6 +97,16 @@ def test_statistics_resample_and_pair_query_groups_not_phrasings():
     assert as_groups["delta"] == pytest.approx(single.score(treated, "macro") - single.score(base, "macro"))
 
 
+def test_a_category_of_one_query_group_is_a_constant_of_the_bootstrap():
+    design = design_of(["a", "a", "a", "b"], ["g1", "g1", "g2", "h"])
+    values = np.array([1.0, 0.5, 0.2, 0.4])
+    assert design.bootstrap(values, "b", 200, seed=1) == (0.4, 0.4)
+    low, high = design.bootstrap(values, "macro", 200, seed=1)
+    # Category a's two groups score 0.75 and 0.2 (weighted 2:1); b adds 0.4 / 2 to every resample.
+    assert low == pytest.approx(0.2 / 2 + 0.2) and high == pytest.approx(0.75 / 2 + 0.2)
+    assert low < design.score(values, "macro") < high
+
+
 def test_weighted_group_values_average_to_the_macro_score():
     rng = np.random.default_rng(2)
     categories = ["a"] * 10 + ["b"] * 4

@@ -125,12 +125,18 @@ class Design:
         """Percentile CI of ``score(values, group)`` (scipy's bootstrap) resampling query groups with
         replacement within each category: one sample per category, rows (phrasing sum, phrasing count)
         per group, so every resample keeps the categories the macro average needs."""
-        samples = [np.vstack(self.group_sums(values, category)) for category in self.members(group)]
+        members = self.members(group)
+        samples = [np.vstack(self.group_sums(values, category)) for category in members]
+        # A category of one group resamples to itself: a constant term (scipy needs two observations).
+        fixed = float(sum(s[0].sum() / s[1].sum() for s in samples if s.shape[1] < 2) / len(members))
+        varying = [s for s in samples if s.shape[1] >= 2]
+        if not varying:
+            return fixed, fixed
 
         def macro(*resampled: np.ndarray, axis: int = -1) -> np.ndarray:
-            return np.mean([s[0].sum(axis=axis) / s[1].sum(axis=axis) for s in resampled], axis=0)
+            return fixed + np.sum([s[0].sum(axis=axis) / s[1].sum(axis=axis) for s in resampled], axis=0) / len(members)
 
-        result = stats.bootstrap(samples, macro, n_resamples=resamples, axis=-1, vectorized=True, paired=False,
+        result = stats.bootstrap(varying, macro, n_resamples=resamples, axis=-1, vectorized=True, paired=False,
                                  confidence_level=level, method="percentile", rng=np.random.default_rng(seed))
         return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
