@@ -124,6 +124,7 @@ def tiny_project(tmp_path_factory, repo_params) -> Path:
     params["embed"]["vectors"] = TINY_VECTORS
     params["embed"]["text_model"]["max_length"] = 128
     params["index"]["vectors"] = ["title_vector", "genre_vector", "episode_vector"]
+    params["embed"]["sets"]["use"]["vectors"] = ["title_vector", "genre_vector", "episode_vector"]
     (project / "experiments").mkdir(exist_ok=True)
     (project / "experiments" / "tiny.yaml").write_text(
         "search_defaults: {vectors: all, fusion: rrf, rrf_k: 60, exact: true}\n"
@@ -139,6 +140,9 @@ def tiny_project(tmp_path_factory, repo_params) -> Path:
         "  - {name: model-bge-m3, class: deployable, axis: model, model: bge-m3}\n"
         "  - {name: sparse-feature-learned, class: metadata, axis: sparse, search: {dense: false, sparse: [feature_learned]}}\n"
         "  - {name: hybrid-bm25-dbsf, class: deployable, axis: hybrid, search: {sparse: [bm25], fusion: dbsf}}\n"
+        "  - {name: model-use, class: deployable, axis: model, model: use-multilingual, search: {vectors: [title_vector]}}\n"
+        "  - {name: hybrid-use-title, class: deployable, axis: model,"
+        " search: {vectors: [title_vector], sparse: [bm25], extra_vectors: ['use:title_vector']}}\n"
         "  - {name: genre-base, class: oracle, axis: genre_ft, holdout: true, search: {vectors: hint}}\n"
         "  - {name: genre_ft, class: oracle, axis: genre_ft, model: genre_ft, holdout: true, compare_to: genre-base,"
         " search: {vectors: hint}}\n"

@@ -103,11 +103,40 @@ def test_index_overrides_reach_every_priority(repo_params):
          "must be 'metadata'.*feature_static"),
         ("{name: o, class: oracle, axis: fusion, search: {rrf_k: 2}}", "must be 'deployable'"),
         ("{name: n, axis: fusion}", "class: Field required"),
+        # Another set's vector is named <set>:<text vector>.
+        ("{name: e, class: deployable, axis: model, search: {extra_vectors: [title_vector]}}",
+         "extra vectors \\['title_vector'\\] are not <embedding set>:<text vector> names"),
+        ("{name: e, class: deployable, axis: model, search: {extra_vectors: ['use:plot_vector']}}",
+         "are not <embedding set>:<text vector> names"),
     ],
 )
 def test_invalid_variants_are_refused_with_the_reason(tmp_path, variant, message):
     assert_refused(tmp_path, "search_defaults: {exact: true}\nbaseline: {class: deployable}\nvariants:\n  - " + variant
                    + "\n", message)
+
+
+def test_a_hybrid_names_an_embedding_set_that_embeds_its_vector(tmp_path, repo_params):
+    from animelab.evaluation.runner import check_variants
+
+    path = tmp_path / "variants.yaml"
+    for vector, message in (("bge:title_vector", "embed.sets has no set 'bge'"),
+                            ("use:review_vector", "embed.sets.use.vectors does not embed")):
+        path.write_text("baseline: {class: deployable}\nvariants:\n  - {name: h, class: deployable, axis: model, "
+                        f"search: {{extra_vectors: ['{vector}']}}}}\n")
+        with pytest.raises(LabError, match=f"variant h searches {vector}, .*{message}"):
+            check_variants(repo_params, load_experiments(path))
+    path.write_text("baseline: {class: deployable}\nvariants:\n  - {name: h, class: deployable, axis: model, "
+                    "search: {extra_vectors: ['use:title_vector']}}\n  - {name: u, class: deployable, axis: model, "
+                    "model: use-multilingual}\n")
+    experiments = load_experiments(path)
+    sources = check_variants(repo_params, experiments)
+    (extra,) = sources["h"].extra
+    assert (extra.name, extra.model.kind, extra.embeddings) == ("use:title_vector", "use-multilingual",
+                                                                repo_params.embed.sets["use"].dir)
+    assert sources["u"].embeddings == repo_params.embed.sets["use"].dir and not sources["u"].extra
+    # The hybrid's collection indexes the other set's vector beside every vector of index.vectors.
+    vectors = experiments.variants[0].index_params(repo_params.index).vectors
+    assert vectors == [*repo_params.index.vectors, "use:title_vector"]
 
 
 def test_held_out_variants_form_their_own_comparison_family(tmp_path):

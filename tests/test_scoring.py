@@ -70,6 +70,21 @@ def test_category_and_macro_means():
     assert design.ranking_ids([f"q{i}" for i in range(5)]) == ["q0", "q1", "q2", "q3"]
 
 
+def test_script_subgroups_are_scored_beside_their_category_and_left_out_of_the_macro():
+    texts = ["進撃の巨人", "Attack on Titan", "Shingeki no Kyojin", "魔法少女", "a romance anime"]
+    categories = ["known_item", "known_item", "known_item", "cross_lingual", "facet"]
+    queries = {f"q{i}": GoldQuery(f"q{i}", text, category, f"g{i}", {}, [])
+               for i, (text, category) in enumerate(zip(texts, categories))}
+    assert [q.script for q in queries.values()] == ["cjk", "latin", "latin", "cjk", "latin"]
+    design = scoring.Design.of(list(queries), queries, [], ["known_item", "cross_lingual"])
+    assert list(design.subgroups) == ["known_item/cjk", "known_item/latin", "cross_lingual/cjk"]
+    values = {"ndcg@10": np.array([0.2, 1.0, 0.6, 0.4, 0.5])}
+    means = scoring.means(values, design)
+    assert means["known_item/cjk"]["ndcg@10"] == pytest.approx(0.2)
+    assert means["known_item/latin"]["ndcg@10"] == pytest.approx(0.8)
+    assert means["macro"]["ndcg@10"] == pytest.approx((0.6 + 0.4 + 0.5) / 3)
+
+
 def phrased(values: np.ndarray, phrasings: int) -> np.ndarray:
     return np.repeat(values, phrasings)
 

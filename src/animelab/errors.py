@@ -31,10 +31,14 @@ def run_stage(main: Callable[[], None]) -> None:
                  "or fix the path")
 
 
-def stage_args(description: str, argv: list[str] | None, *paths: str, **helps: str) -> argparse.Namespace:
+def stage_args(description: str, argv: list[str] | None, *paths: str, names: tuple[str, ...] = (),
+               **helps: str) -> argparse.Namespace:
     """A stage's inputs and outputs: every one a required path option (``--corpus``), named in dvc.yaml's cmd,
-    so the stage file is the one place that says where data lives."""
+    so the stage file is the one place that says where data lives. ``names``: optional string options
+    (which part of a section a foreach stage runs)."""
     parser = argparse.ArgumentParser(description=description)
     for name in paths:
         parser.add_argument(f"--{name}", type=Path, required=True, help=helps.get(name))
+    for name in names:
+        parser.add_argument(f"--{name}", default=None, help=helps.get(name))
     return parser.parse_args(argv)

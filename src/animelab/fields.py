@@ -60,6 +60,18 @@ VECTOR_NAMES: tuple[str, ...] = tuple(spec.name for spec in VECTORS)
 TEXT_VECTOR_NAMES: tuple[str, ...] = tuple(spec.name for spec in VECTORS if spec.modality == "text")
 IMAGE_VECTOR_NAMES: tuple[str, ...] = tuple(spec.name for spec in VECTORS if spec.modality == "image")
 VECTORS_BY_NAME: dict[str, VectorSpec] = {spec.name: spec for spec in VECTORS}
+# A vector of an extra embedding set (embed.sets) is named "<set>:<vector>", e.g. use:title_vector.
+SET_SEPARATOR = ":"
+
+
+def base_vector(name: str) -> str:
+    """The field vector behind a vector name: use:title_vector -> title_vector."""
+    return name.rpartition(SET_SEPARATOR)[2]
+
+
+def vector_set(name: str) -> str | None:
+    """The embedding set a qualified vector name belongs to (use:title_vector -> use), None for the default set."""
+    return name.rpartition(SET_SEPARATOR)[0] or None
 
 _SPACES = re.compile(r"\s+")
 _MARKUP = re.compile(r"__|~!|!~|\[Written by MAL Rewrite\]")

@@ -11,11 +11,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator,
+                      model_validator)
 
 from animelab.encoders.registry import TEXT_ENCODERS
 from animelab.errors import LabError, problems
-from animelab.fields import VECTOR_NAMES, Priority
+from animelab.fields import VECTOR_NAMES, VECTORS_BY_NAME, Priority
 from animelab.io import read_yaml
 from animelab.payload import PAYLOAD_FIELDS
 
@@ -67,6 +68,7 @@ class TextModelParams(Section):
     device: str = "cpu"
     use_fp16: bool = False
     adapter: Path | None = Field(default=None, description="LoRA adapter directory merged into the model (peft)")
+    threads: int = Field(default=1, ge=1, description="CPU threads of a numpy model (use-multilingual)")
 
 
 class ImageModelParams(Section):
@@ -79,10 +81,35 @@ class ImageModelParams(Section):
     device: str = "cpu"
 
 
+class EmbedSetParams(Section):
+    """An extra embedding set: the text vectors embedded by another text model, into their own directory."""
+
+    text_model: TextModelParams
+    vectors: Annotated[list[str], Field(min_length=1), only(VECTOR_NAMES, "vectors")]
+    dir: Path = Field(description="the set's embeddings directory (an out of its embed_set stage)")
+
+    @field_validator("vectors")
+    @classmethod
+    def text_only(cls, vectors: list[str]) -> list[str]:
+        images = [name for name in vectors if VECTORS_BY_NAME[name].modality != "text"]
+        if images:
+            raise ValueError(f"{images} are image vectors: a set varies the text model only")
+        return vectors
+
+
 class EmbedParams(Section):
     text_model: TextModelParams
     image_model: ImageModelParams
     vectors: Annotated[list[str], only(VECTOR_NAMES, "vectors")]
+    sets: dict[Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")], EmbedSetParams] = Field(
+        default_factory=dict, description="extra embedding sets by name (embed_set stage), e.g. a multilingual model")
+
+    def of_set(self, name: str) -> "EmbedParams":
+        """These params for embedding set ``name``: its text model and vectors."""
+        if name not in self.sets:
+            raise KeyError(f"embed.sets has no set {name!r}; it has {sorted(self.sets)}")
+        chosen = self.sets[name]
+        return self.model_copy(update={"text_model": chosen.text_model, "vectors": chosen.vectors, "sets": {}})
 
 
 class HnswParams(Section):
@@ -307,6 +334,8 @@ class EvaluateParams(Section):
     primary: str = Field(description="the declared primary metric, macro-averaged over the ranking categories")
     query_understanding: list[str] = Field(
         default_factory=list, description="categories a metadata filter alone answers: reported, kept out of the macro")
+    by_script: Annotated[list[str], only(GOLD_CATEGORIES, "categories")] = Field(
+        default_factory=list, description="categories also scored per query script (latin, cjk): <category>/<script>")
     min_vector_coverage: float = Field(gt=0, le=1, description="corpus share a vector needs for `vectors: covered`")
     bootstrap: int = Field(ge=100, description="resamples of query groups for each row's confidence interval")
     pairwise_top: int = Field(ge=2, description="the best deployable rows tested pairwise")
@@ -342,6 +371,8 @@ class DriftSideParams(Section):
 
 class DriftPairParams(Section):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    kind: Literal["distribution", "spaces"] = Field(
+        default="distribution", description="distribution: one space, two samples; spaces: two models, the same anime")
     vectors: Annotated[list[str], Field(min_length=1), only(VECTOR_NAMES, "vectors")]
     a: DriftSideParams = Field(description="the reference set")
     b: DriftSideParams = Field(description="the set compared with the reference")
@@ -378,8 +409,14 @@ class SpaceParams(Section):
     max_points: int = Field(ge=10, description="anime per picture, sampled with the seed")
 
 
+class SpacesParams(Section):
+    knn_k: int = Field(ge=1, description="neighbours compared per anime (kNN overlap@k)")
+    max_pairs: int = Field(ge=10, description="anime pairs whose similarities are rank-correlated, sampled with the seed")
+
+
 class DriftParams(Section):
     pairs: list[DriftPairParams]
+    spaces: SpacesParams
     min_samples: int = Field(ge=4, description="a side with fewer vectors is skipped")
     max_samples: int = Field(ge=4, description="vectors per side, sampled with the seed")
     wasserstein_threshold: float = Field(gt=0, description="a dimension drifted above this normed Wasserstein")

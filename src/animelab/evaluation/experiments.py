@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from animelab.encoders.registry import TEXT_ENCODERS
 from animelab.errors import LabError, problems
-from animelab.fields import TEXT_VECTOR_NAMES, VECTORS_BY_NAME
+from animelab.fields import SET_SEPARATOR, TEXT_VECTOR_NAMES, VECTORS_BY_NAME, base_vector, vector_set
 from animelab.gold.generators import RELEVANCE_FIELDS
 from animelab.index.query import RRF_K, Tuning
 from animelab.io import read_yaml
@@ -57,7 +57,10 @@ class SearchSettings(Tuning):
     ``vectors``: ``all`` (every indexed text vector), ``covered`` (those on at least
     ``evaluate.min_vector_coverage`` of the corpus), ``hint`` (the query's own target vectors from
     the gold set: an oracle), or a list. ``weights``: ``priority`` (high 3, medium 2, low 1) or
-    ``coverage`` (each list's share of the corpus) for weighted RRF, or none.
+    ``coverage`` (each list's share of the corpus) for weighted RRF, or none. ``extra_vectors``: vectors of
+    other embedding sets (``use:title_vector``: title_vector by embedding set ``use``'s model) searched
+    beside them, each list with the query encoded by its set's model: a multi-model hybrid;
+    ``extra_score_threshold``: their prefetches' least score (each model has its own score scale).
     ``low_coverage_threshold``: the least score a prefetch of a vector below the coverage minimum
     keeps, so a vector few anime have adds only the anime it really matches; ``score_threshold``: the
     same for the other dense vectors. ``sparse``: sparse vector sets searched beside (or, with
@@ -66,6 +69,8 @@ class SearchSettings(Tuning):
     """
 
     vectors: Literal["all", "covered", "hint"] | list[str] = "all"
+    extra_vectors: list[str] = []
+    extra_score_threshold: float | None = Field(default=None, gt=-1, lt=1)
     fusion: Literal["rrf", "dbsf"] = "rrf"
     rrf_k: int = Field(default=RRF_K, ge=1)
     weights: Literal["priority", "coverage"] | None = None
@@ -84,6 +89,14 @@ class SearchSettings(Tuning):
             if unknown:
                 raise ValueError(f"unknown text vectors {unknown}")
         return vectors
+
+    @field_validator("extra_vectors")
+    @classmethod
+    def qualified_text_vectors(cls, names: list[str]) -> list[str]:
+        bad = [name for name in names if not vector_set(name) or base_vector(name) not in TEXT_VECTOR_NAMES]
+        if bad:
+            raise ValueError(f"extra vectors {bad} are not <embedding set>{SET_SEPARATOR}<text vector> names")
+        return names
 
     @model_validator(mode="after")
     def weights_need_rrf(self) -> "SearchSettings":
@@ -106,7 +119,7 @@ class SearchSettings(Tuning):
 
         def dense_weight(name: str) -> float:
             if self.weights == "priority":
-                return PRIORITY_WEIGHTS[VECTORS_BY_NAME[name].priority]
+                return PRIORITY_WEIGHTS[VECTORS_BY_NAME[base_vector(name)].priority]
             return coverage[name] if self.weights == "coverage" else 1.0
 
         return tuple(self.sparse_weight or 1.0 if name in SET_NAMES else dense_weight(name) for name in vectors)
@@ -166,7 +179,8 @@ class Variant(Strict):
     def index_params(self, params: IndexParams) -> IndexParams:
         """The collection params: the overrides applied, plus the sparse vectors the variant searches."""
         sparse = [SparseVectorParams(name=name, modifier=MODIFIERS[name]) for name in self.search.sparse]
-        return self.index.apply(params).model_copy(update={"sparse_vectors": [*params.sparse_vectors, *sparse]})
+        return self.index.apply(params).model_copy(update={"sparse_vectors": [*params.sparse_vectors, *sparse],
+                                                           "vectors": [*params.vectors, *self.search.extra_vectors]})
 
 
 class Experiments(Strict):

@@ -1,8 +1,10 @@
 """Where a variant's vectors come from: the text model it names, its corpus embeddings (the embed stage's,
-another model's built here, or a tuned model's composed with the base ones) and the queries it encodes."""
+an extra embedding set's, another model's built here, or a tuned model's composed with the base ones), the
+other sets' vectors a multi-model hybrid adds, and the queries each model encodes."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import shutil
@@ -17,7 +19,9 @@ from animelab.corpus.schema import AnimeEntry
 from animelab.embeddings import MANIFEST, embed_corpus, load_manifest
 from animelab.encoders.registry import TEXT_ENCODERS, text_encoder
 from animelab.encoders.text import EncodedTexts
+from animelab.errors import LabError
 from animelab.evaluation.experiments import Variant
+from animelab.fields import base_vector, vector_set
 from animelab.gold.splits import GoldSplit
 from animelab.index.build import embedding_dims
 from animelab.io import atomic_path, write_json
@@ -38,17 +42,50 @@ class ModelContext:
 
 
 @dataclass(frozen=True)
+class ExtraVector:
+    """A vector of another embedding set searched beside the variant's own (``use:title_vector``)."""
+
+    name: str
+    model: TextModelParams
+    embeddings: Path
+
+
+@dataclass(frozen=True)
 class ModelSource:
-    """Where a variant's vectors come from: ``model`` for every vector, or, for a tuned model, for
-    ``tuned_vectors`` only (embedded by its stage into ``tuned_embeddings``; the rest stay the base model's)."""
+    """Where a variant's vectors come from: ``model`` for every vector (from ``embeddings``, an embedding
+    set's directory, when the embed stage built them), or, for a tuned model, for ``tuned_vectors`` only
+    (embedded by its stage into ``tuned_embeddings``; the rest stay the base model's); plus ``extra``
+    vectors of other sets."""
 
     model: TextModelParams
     tuned_vectors: tuple[str, ...] = ()
     tuned_embeddings: Path | None = None
+    embeddings: Path | None = None
+    extra: tuple[ExtraVector, ...] = ()
+
+
+def extra_vectors(params: Params, variant: Variant) -> tuple[ExtraVector, ...]:
+    extra = []
+    for name in variant.search.extra_vectors:
+        chosen = params.embed.sets.get(vector_set(name))
+        if chosen is None:
+            raise LabError(f"{params.evaluate.experiments}: variant {variant.name} searches {name}, but embed.sets "
+                           f"has no set {vector_set(name)!r} (it has {sorted(params.embed.sets)})")
+        if base_vector(name) not in chosen.vectors:
+            raise LabError(f"{params.evaluate.experiments}: variant {variant.name} searches {name}, which "
+                           f"embed.sets.{vector_set(name)}.vectors does not embed")
+        extra.append(ExtraVector(name, chosen.text_model, chosen.dir))
+    return tuple(extra)
 
 
 def model_source(params: Params, variant: Variant) -> ModelSource | str:
     """The variant's model, or why it cannot run here."""
+    source = own_model_source(params, variant)
+    return dataclasses.replace(source, extra=extra_vectors(params, variant)) if isinstance(source, ModelSource) \
+        else source
+
+
+def own_model_source(params: Params, variant: Variant) -> ModelSource | str:
     if variant.model == "default":
         return ModelSource(params.embed.text_model)
     if variant.model == "genre_ft":
@@ -56,6 +93,9 @@ def model_source(params: Params, variant: Variant) -> ModelSource | str:
             return "evaluate.genre_ft is not set: no fine-tuned adapter to load"
         tuned = params.embed.text_model.model_copy(update={"adapter": params.evaluate.genre_ft.adapter})
         return ModelSource(tuned, tuple(params.finetune.vectors), params.evaluate.genre_ft.embeddings)
+    built = {chosen.text_model.kind: chosen for chosen in params.embed.sets.values()}
+    if variant.model in built:  # an embedding set of the embed stage
+        return ModelSource(built[variant.model].text_model, embeddings=built[variant.model].dir)
     kind, path = variant.model, params.evaluate.model_paths.get(variant.model)
     if path is None and TEXT_ENCODERS[kind].NEEDS_PATH:
         return f"evaluate.model_paths.{kind} is not set: no local {kind} model to load"
@@ -74,20 +114,36 @@ def manifest_digest(manifest: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def composed_embeddings(base_dir: Path, tuned_dir: Path, cache_dir: Path) -> Path:
-    """One embeddings directory holding the tuned model's vectors and the base model's others."""
-    base, tuned = load_manifest(base_dir), load_manifest(tuned_dir)
-    directory = cache_dir / f"embeddings-composed-{manifest_digest({'base': base, 'tuned': tuned})}"
+def embeddings_of(directory: Path, param: str) -> dict[str, Any]:
+    if not (directory / MANIFEST).is_file():
+        raise LabError(f"{param}: no embeddings at {directory} (run its stage: dvc repro)")
+    return load_manifest(directory)
+
+
+def composed_embeddings(base_dir: Path, cache_dir: Path, tuned_dir: Path | None = None,
+                        extra: tuple[ExtraVector, ...] = ()) -> Path:
+    """One embeddings directory: the base model's vectors, a tuned model's in their place, and other sets'
+    vectors under their qualified names (``use:title_vector``)."""
+    base = load_manifest(base_dir)
+    tuned = embeddings_of(tuned_dir, "evaluate.genre_ft.embeddings") if tuned_dir else {"vectors": {}}
+    sets = {vector.name: embeddings_of(vector.embeddings, f"embed.sets.{vector_set(vector.name)}.dir")
+            for vector in extra}
+    digest = manifest_digest({"base": base, "tuned": tuned, "extra": sets})
+    directory = cache_dir / f"embeddings-composed-{digest}"
     if not directory.exists():
+        files = {name: (tuned_dir if name in tuned["vectors"] else base_dir) / f"{name}.npz" for name in base["vectors"]}
+        files |= {vector.name: vector.embeddings / f"{base_vector(vector.name)}.npz" for vector in extra}
         with atomic_path(directory) as staging:
             staging.mkdir()
-            for name in base["vectors"]:
-                source = tuned_dir if name in tuned["vectors"] else base_dir
-                if (source / f"{name}.npz").is_file():
-                    shutil.copyfile(source / f"{name}.npz", staging / f"{name}.npz")
-            manifest = base | {"text_model": tuned["text_model"], "vectors": base["vectors"] | tuned["vectors"],
-                               "composed": {"tuned": sorted(tuned["vectors"]), "base_model": base["text_model"]["name"]}}
-            write_json(staging / MANIFEST, manifest)
+            for name, source in files.items():
+                if source.is_file():
+                    shutil.copyfile(source, staging / f"{name}.npz")
+            stats = base["vectors"] | tuned["vectors"] | {
+                vector.name: sets[vector.name]["vectors"][base_vector(vector.name)] for vector in extra}
+            composed = {"base_model": base["text_model"]["name"], "tuned": sorted(tuned["vectors"]),
+                        "extra": {vector.name: sets[vector.name]["text_model"]["name"] for vector in extra}}
+            write_json(staging / MANIFEST, base | {"text_model": tuned.get("text_model", base["text_model"]),
+                                                   "vectors": stats, "composed": composed})
     return directory
 
 
@@ -107,9 +163,10 @@ def prepare_model(params: Params, source: ModelSource, default_embeddings: Path,
                   split: GoldSplit, cache_dir: Path, encoded: dict[TextModelParams, EncodedTexts]) -> ModelContext:
     """Embeddings for the model (the embed stage's for the default one) and the encoded queries."""
     model = source.model
-    if source.tuned_embeddings is not None:
-        embeddings_dir = composed_embeddings(default_embeddings, source.tuned_embeddings, cache_dir)
-    elif model == params.embed.text_model:
+    if source.embeddings is not None:
+        embeddings_dir = source.embeddings
+        embeddings_of(embeddings_dir, f"embed.sets ({model.kind})")
+    elif model == params.embed.text_model or source.tuned_embeddings is not None:
         embeddings_dir = default_embeddings
     else:
         key = hashlib.sha256(model.model_dump_json().encode()).hexdigest()[:12]
@@ -118,17 +175,21 @@ def prepare_model(params: Params, source: ModelSource, default_embeddings: Path,
             vectors = [name for name in params.index.vectors if name in params.embed.vectors]
             embed_corpus(entries, params.embed.model_copy(update={"text_model": model, "vectors": vectors}),
                          embeddings_dir)
+    if source.tuned_embeddings is not None or source.extra:
+        embeddings_dir = composed_embeddings(embeddings_dir, cache_dir, source.tuned_embeddings, source.extra)
     manifest = load_manifest(embeddings_dir)
     own = encoded_queries(model, split, encoded)
     base = by_query(split, encoded_queries(params.embed.text_model, split, encoded).dense)
     tuned = by_query(split, own.dense)
+    extra = {vector.name: by_query(split, encoded_queries(vector.model, split, encoded).dense) for vector in source.extra}
     return ModelContext(
-        name=manifest["text_model"]["name"],
+        name=" + ".join([manifest["text_model"]["name"],
+                         *(f"{name} ({model})" for name, model in manifest.get("composed", {}).get("extra", {}).items())]),
         embeddings_dir=embeddings_dir,
         manifest_hash=manifest_digest(manifest),
         dims=embedding_dims(manifest),
         query_vectors={name: tuned if not source.tuned_vectors or name in source.tuned_vectors else base
-                       for name in params.index.vectors},
+                       for name in params.index.vectors} | extra,
         query_lexical=own.sparse,
         coverage=vector_coverage(manifest),
     )

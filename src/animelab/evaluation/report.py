@@ -134,6 +134,34 @@ def category_lines(variants: dict[str, Any], results: dict[str, Any]) -> list[st
     return lines + [""]
 
 
+def is_model_row(name: str, record: dict[str, Any], baseline: str) -> bool:
+    """The baseline, the rows of another text model, and the multi-model hybrids (other sets' vectors)."""
+    return (name == baseline or record["axis"] == "model"
+            or bool(record["settings"]["search"].get("extra_vectors"))) and not record.get("holdout")
+
+
+def model_lines(variants: dict[str, Any], results: dict[str, Any]) -> list[str]:
+    """Per category and per query script, the rows that change the text model or add another model's lists."""
+    primary = results["primary"]
+    rows = [(name, r) for name, r in ordered(variants, primary) if is_model_row(name, r, results["baseline"])]
+    if len(rows) < 2:
+        return []
+    categories = results["ranking_categories"]
+    scripts = [group for group in rows[0][1]["scores"] if "/" in group]
+    lines = [f"## Text models and multi-model hybrids: {primary} per category and query script", "",
+             "Marks on categories against the row's reference (as above); script columns (gold's `script`: "
+             "latin or cjk) are means over those queries only, not tested.", "",
+             f"| variant | model | macro {primary} [95% CI] | " + " | ".join(categories + scripts) + " |",
+             "|---|---|---:|" + "---:|" * (len(categories) + len(scripts))]
+    for name, record in rows:
+        tests = record.get("vs_baseline", {})
+        cells = [f"{record['scores'][c][primary]:.3f} {mark(tests.get(c, {}).get(primary))}".strip() for c in categories]
+        cells += [f"{record['scores'][g][primary]:.3f}" if g in record["scores"] else "" for g in scripts]
+        lines.append(f"| {name} | {record['model']} | {primary_cell(record, primary)} {mark(tests.get(MACRO, {}).get(primary))}"
+                     .rstrip() + " | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
 def pairwise_lines(results: dict[str, Any]) -> list[str]:
     pairs = results.get("pairwise") or []
     if not pairs:
@@ -188,6 +216,7 @@ def summary_markdown(results: dict[str, Any], headline: list[str]) -> str:
     lines += fidelity_lines(variants, results["baseline"], primary)
     lines += pairwise_lines(results)
     lines += category_lines(variants, results)
+    lines += model_lines(variants, results)
     lines += ["## Against the reference", ""]
     for name, record in variants.items():
         if "vs_baseline" not in record:

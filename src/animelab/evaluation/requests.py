@@ -43,6 +43,8 @@ def search_request(settings: SearchSettings, dense: dict[str, list[float]], spar
     def threshold(name: str) -> float | None:
         if name not in dense:
             return None
+        if name in settings.extra_vectors:
+            return settings.extra_score_threshold
         rare = coverage is not None and not coverage.covered(name)
         return settings.low_coverage_threshold if rare else settings.score_threshold
 
@@ -61,9 +63,11 @@ def build_requests(settings: SearchSettings, split: GoldSplit, encoded: dict[str
     ``encoded``: per dense vector, every query's vector (a tuned model may encode some vectors only).
     ``sparse_queries``: per sparse set the settings name, the query vector of every query."""
     restriction = FilterSpec(anime_id_any=sorted(split.restricted_to)) if split.restricted_to is not None else None
+    own = [name for name in indexed if name not in settings.extra_vectors]
     requests = []
     for query in split.queries:
-        names = query_vectors_for(settings, query.vectors, indexed, coverage) if settings.dense else []
+        names = ([*query_vectors_for(settings, query.vectors, own, coverage), *settings.extra_vectors]
+                 if settings.dense else [])
         requests.append(search_request(settings, {name: encoded[name][query.id] for name in names},
                                        {name: sparse_queries[name][query.id] for name in settings.sparse},
                                        limit + len(query.exclude), restriction, coverage=coverage))

@@ -194,7 +194,7 @@ def check_variants(params: Params, experiments: Experiments) -> dict[str, ModelS
 
 def design_of(params: Params, split: GoldSplit) -> scoring.Design:
     return scoring.Design.of(list(split.qrels.keys()), {q.id: q for q in split.queries},
-                             params.evaluate.query_understanding)
+                             params.evaluate.query_understanding, params.evaluate.by_script)
 
 
 def choose_baseline(evaluation: Evaluation, experiments: Experiments, sources: dict[str, ModelSource | str],

@@ -10,7 +10,7 @@ correction (statsmodels).
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -34,8 +34,9 @@ def per_query(qrels: Qrels, run: Run, metrics: list[str]) -> PerQuery:
 
 
 def means(scores: PerQuery, design: "Design") -> dict[str, dict[str, float]]:
-    """{score group: {metric: mean}}: ``macro``, ``all`` (every query), then each category's query mean."""
-    groups = [MACRO, OVERALL, *dict.fromkeys(design.categories.tolist())]
+    """{score group: {metric: mean}}: ``macro``, ``all`` (every query), each category's query mean, then
+    each script subgroup's (``known_item/cjk``)."""
+    groups = [MACRO, OVERALL, *dict.fromkeys(design.categories.tolist()), *design.subgroups]
     return {group: {metric: design.score(values, group) for metric, values in scores.items()} for group in groups}
 
 
@@ -75,16 +76,23 @@ class Design:
     categories: np.ndarray
     groups: np.ndarray
     ranking: tuple[str, ...]
+    # Reported beside the categories, never averaged into the macro: "<category>/<script>" -> its queries.
+    subgroups: dict[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, query_ids: list[str], queries: dict[str, Any], excluded: list[str]) -> "Design":
+    def of(cls, query_ids: list[str], queries: dict[str, Any], excluded: list[str],
+           by_script: list[str] = ()) -> "Design":
+        """``by_script``: the categories also scored per query script (latin, cjk)."""
         categories = np.asarray([queries[q].category for q in query_ids])
         groups = np.asarray([f"{queries[q].category}/{queries[q].group}" for q in query_ids])
+        scripts = np.asarray([queries[q].script for q in query_ids])
         ranking = tuple(sorted(set(categories.tolist()) - set(excluded)))
         if not ranking:
             raise LabError(f"no query of a ranking category to score ({len(query_ids)} queries, all in {list(excluded)} "
                            "or none): the gold split is empty or evaluate.query_understanding holds every category")
-        return cls(categories, groups, ranking)
+        subgroups = {f"{category}/{script}": (categories == category) & (scripts == script)
+                     for category in by_script for script in sorted(set(scripts[categories == category].tolist()))}
+        return cls(categories, groups, ranking, subgroups)
 
     def ranking_ids(self, query_ids: list[str]) -> list[str]:
         """The ids (in ``qrels.keys()`` order) of the queries of the ranking categories."""
@@ -95,6 +103,8 @@ class Design:
         return list(self.ranking) if group == MACRO else [group]
 
     def mask(self, group: str) -> np.ndarray:
+        if group in self.subgroups:
+            return self.subgroups[group]
         return np.ones(len(self.categories), bool) if group == OVERALL else self.categories == group
 
     def group_sums(self, values: np.ndarray, category: str) -> tuple[np.ndarray, np.ndarray]:

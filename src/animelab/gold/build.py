@@ -125,6 +125,8 @@ def manifest(gold: GoldSet, params: GoldParams, seed: int, hashes: dict[str, str
     return {
         "counts": counts,
         "totals": {split: sum(c[split] for c in counts.values()) for split in SPLITS},
+        "scripts": {category: dict(sorted(Counter(q.script for q in queries if q.category == category).items()))
+                    for category in GOLD_CATEGORIES},
         "grade_2_per_query": {
             category: {"min": min(s), "median": median(s), "max": max(s)} if s else None
             for category, s in sizes.items()

@@ -2,7 +2,7 @@
 
 Layout of a gold directory (written by the gold stage, read by every stage that scores or trains)::
 
-    queries.jsonl         one GoldQuery per line (id, text, category, split, group, vectors, filters, exclude)
+    queries.jsonl         one GoldQuery per line (id, text, category, split, group, script, vectors, filters, exclude)
     qrels.trec            TREC qrels: grade 2 and 1 relevant, 0 judged non-relevant (the hard negatives)
     hard_negatives.jsonl  the grade-0 judgements per query
     anime_split.json      every anime's train/dev/test split (by franchise), fixed before any training
@@ -12,6 +12,7 @@ Layout of a gold directory (written by the gold stage, read by every stage that 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,18 @@ SPLITS = ("train", "dev", "test")
 QUERIES, QRELS, HARD_NEGATIVES, ANIME_SPLIT, MANIFEST = (
     "queries.jsonl", "qrels.trec", "hard_negatives.jsonl", "anime_split.json", "manifest.json")
 # What queries.jsonl holds per query; judgements live in qrels.trec.
-RECORD_FIELDS = ("id", "text", "category", "split", "group", "vectors", "filters", "exclude")
+RECORD_FIELDS = ("id", "text", "category", "split", "group", "script", "vectors", "filters", "exclude")
+SCRIPTS = ("latin", "cjk", "other")
+# Han, kana, Hangul and CJK punctuation/full-width forms: a query with any of these is read as CJK.
+CJK = re.compile("[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
+LATIN = re.compile("[A-Za-z\u00c0-\u024f]")
+
+
+def query_script(text: str) -> str:
+    """The script a query is written in: cjk if it has any CJK character, latin if it has Latin letters."""
+    if CJK.search(text):
+        return "cjk"
+    return "latin" if LATIN.search(text) else "other"
 
 
 @dataclass
@@ -39,6 +51,11 @@ class GoldQuery:
     exclude: list[str] = field(default_factory=list)
     hard_negatives: list[str] = field(default_factory=list)
     split: str = ""
+    script: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.script:
+            self.script = query_script(self.text)
 
     def record(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in RECORD_FIELDS}

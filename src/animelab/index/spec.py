@@ -7,7 +7,7 @@ import json
 from dataclasses import asdict, dataclass
 
 from animelab.errors import LabError
-from animelab.fields import VECTORS_BY_NAME, Priority
+from animelab.fields import VECTORS_BY_NAME, Priority, base_vector
 from animelab.params import HnswParams, IndexParams, QuantizationParams, SparseVectorParams
 
 
@@ -56,7 +56,7 @@ def collection_spec(params: IndexParams, dims: dict[str, int | None]) -> Collect
         size = dims.get(name)
         if not size:
             raise SpecError(f"index.vectors: {name} has no embeddings (run the embed stage with it in embed.vectors)")
-        priority = VECTORS_BY_NAME[name].priority
+        priority = VECTORS_BY_NAME[base_vector(name)].priority
         settings = params.priorities[priority]
         quantization = settings.quantization
         if quantization.kind == "product" and (size * 4) % quantization.compression:

@@ -17,7 +17,8 @@ Three views, each a pure function of two ``(n, dim)`` arrays:
 
 A pair of embedding sets (params ``drift.pairs``) names two embedding directories and optional corpus year ranges;
 each side is sampled down to ``drift.max_samples`` with the seed. A side that is missing, too small, or of another
-dimension than its counterpart is not compared: its entry says ``{"skipped": "<reason>"}``.
+dimension than its counterpart is not compared: its entry says ``{"skipped": "<reason>"}``. A pair of
+``kind: spaces`` (two text models) is compared by measures defined across spaces instead (``quality.spaces``).
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ import numpy as np
 from scipy import stats
 from scipy.spatial.distance import pdist, squareform
 
-from animelab.embeddings import MANIFEST, load_manifest, load_vector
+from animelab.embeddings import MANIFEST, VectorEmbeddings, load_manifest, load_vector
 from animelab.params import DriftPairParams, DriftParams, DriftSideParams
+from animelab.quality import spaces
 
 BANDS = ("excellent", "good", "warning", "critical")
 
@@ -152,15 +154,19 @@ class EmbeddingReader:
         self.vector = functools.cache(load_vector)
 
 
+def side_vectors(side: DriftSideParams, vector: str, reader: EmbeddingReader) -> tuple[VectorEmbeddings, str]:
+    """The side's embeddings of ``vector`` and the text model that made them."""
+    if not (side.embeddings / MANIFEST).exists():
+        raise SkippedSide(f"no embeddings at {side.embeddings}")
+    if not (side.embeddings / f"{vector}.npz").exists():
+        raise SkippedSide(f"{side.embeddings} has no {vector}")
+    return reader.vector(side.embeddings, vector), reader.model_name(side.embeddings)
+
+
 def load_side(side: DriftSideParams, vector: str, years: dict[str, int | None],
               reader: EmbeddingReader) -> tuple[np.ndarray, str]:
     """The side's vectors (restricted to its year range) and the text model that made them."""
-    if not (side.embeddings / MANIFEST).exists():
-        raise SkippedSide(f"no embeddings at {side.embeddings}")
-    model = reader.model_name(side.embeddings)
-    if not (side.embeddings / f"{vector}.npz").exists():
-        raise SkippedSide(f"{side.embeddings} has no {vector}")
-    vectors = reader.vector(side.embeddings, vector)
+    vectors, model = side_vectors(side, vector, reader)
     if side.years is None:
         return vectors.dense, model
     low, high = side.years
@@ -175,8 +181,29 @@ def subsample(vectors: np.ndarray, size: int, rng: np.random.Generator) -> np.nd
     return vectors[np.sort(rng.choice(len(vectors), size, replace=False))]
 
 
+def compare_space_vector(pair: DriftPairParams, vector: str, params: DriftParams, seed: int,
+                         reader: EmbeddingReader) -> dict[str, Any]:
+    """Two models' spaces of ``vector`` on the anime both sides have (see ``quality.spaces``)."""
+    try:
+        (a, model_a), (b, model_b) = side_vectors(pair.a, vector, reader), side_vectors(pair.b, vector, reader)
+    except SkippedSide as reason:
+        return {"skipped": str(reason)}
+    rows_b = {anime_id: row for row, anime_id in enumerate(b.ids)}
+    shared = [(row, rows_b[anime_id]) for row, anime_id in enumerate(a.ids) if anime_id in rows_b]
+    if len(shared) < params.min_samples:
+        return {"skipped": f"{len(shared)} anime on both sides: fewer than drift.min_samples={params.min_samples}"}
+    rng = derived_rng(seed, pair.name, vector)
+    chosen = np.sort(rng.choice(len(shared), min(params.max_samples, len(shared)), replace=False))
+    rows = np.asarray(shared)[chosen]
+    result = spaces.compare_spaces(a.dense[rows[:, 0]], b.dense[rows[:, 1]], params.spaces.knn_k,
+                                   params.spaces.max_pairs, params.permutations, rng)
+    return result | {"shared_anime": len(shared), "model_a": model_a, "model_b": model_b}
+
+
 def compare_vector(pair: DriftPairParams, vector: str, years: dict[str, int | None], params: DriftParams,
                    seed: int, reader: EmbeddingReader) -> dict[str, Any]:
+    if pair.kind == "spaces":
+        return compare_space_vector(pair, vector, params, seed, reader)
     try:
         (a, model_a), (b, model_b) = load_side(pair.a, vector, years, reader), load_side(pair.b, vector, years, reader)
     except SkippedSide as reason:
@@ -199,10 +226,21 @@ def compare_pairs(params: DriftParams, years: dict[str, int | None], seed: int) 
 
 
 HEADLINE = ("drifted_share", "centroid_shift", "p_value")
+SPACE_HEADLINE = ("linear_cka", "similarity_spearman")
+
+
+def vector_headline(result: dict[str, Any]) -> dict[str, Any]:
+    if "skipped" in result:
+        return result
+    if "band" not in result:  # two models' spaces
+        measures = [name for name in result if name.startswith("knn_overlap_at_")] + list(SPACE_HEADLINE)
+        return {f"{name}{part}": round(result[name][key], 4) for name in measures
+                for part, key in (("", "value"), (".null_mean", "null_mean"), (".p_value", "p_value"))}
+    return {number: round(result[number], 4) for number in HEADLINE} | {"band": result["band"]}
 
 
 def headline(pairs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The DVC metrics view: per pair and vector the drifted share, centroid shift, p-value and band."""
-    return {pair: {vector: result if "skipped" in result else
-                   {number: round(result[number], 4) for number in HEADLINE} | {"band": result["band"]}
-                   for vector, result in vectors.items()} for pair, vectors in pairs.items()}
+    """The DVC metrics view: per pair and vector the drifted share, centroid shift, p-value and band, or for
+    two models' spaces the kNN overlap, CKA and similarity rank correlation with their baselines."""
+    return {pair: {vector: vector_headline(result) for vector, result in vectors.items()}
+            for pair, vectors in pairs.items()}
