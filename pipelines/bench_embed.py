@@ -1,67 +1,79 @@
-"""Benchmark of ingest + embed on the full corpus: texts/s per vector, peak memory, wall time.
+"""Benchmark of ingest + embed on the full corpus, for every configured text model on the same texts:
+texts/s per vector, model load time, peak memory, wall time.
 
-Not a DVC stage (timings depend on the machine): run it on demand; it writes
-reports/bench_embed.json and reports/bench_embed.md.
+Not a DVC stage (timings depend on the machine): run it on demand, with nothing else running; it writes
+reports/bench_embed.json and reports/bench_embed.md. Each model runs in a fresh process, so one model's
+peak RSS does not include another's weights.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from animelab.evaluation.timing import machine, measure
 from animelab.corpus.ingest import anime_sources, ingest
 from animelab.embeddings import embed_text_vector
 from animelab.encoders.registry import text_encoder
 from animelab.errors import run_stage
+from animelab.evaluation.timing import machine, measure
 from animelab.fields import TEXT_VECTOR_NAMES
 from animelab.io import write_json, write_text
 from animelab.params import load_params
+
+DEFAULT_SET = "default"
+
+
+def model_lines(name: str, report: dict) -> list[str]:
+    lines = [
+        f"## {name}: `{report['model']}`",
+        "",
+        f"max_length {report['max_length']}, batch size {report['batch_size']}, threads {report['threads']}.",
+        "",
+        "| vector | texts | chunks | truncated | seconds | texts/s | peak RSS (MiB) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for vector, row in report["vectors"].items():
+        lines.append(f"| {vector} | {row['texts']} | {row['chunks']} | {row['truncated']} | {row['seconds']:.1f} | "
+                     f"{row['texts_per_second']:.1f} | {row['peak_rss_mib']:.0f} |")
+    return lines + [""]
 
 
 def markdown(report: dict) -> str:
     lines = [
         "# Embedding benchmark",
         "",
-        f"Model `{report['model']}`, max_length {report['max_length']}, batch size {report['batch_size']}; "
-        f"machine: {', '.join(f'{k} {v}' for k, v in report['machine'].items())}.",
+        f"Machine: {', '.join(f'{k} {v}' for k, v in report['machine'].items())}. Ingest: "
+        f"{report['ingest_seconds']:.1f} s for {report['records_read']} records. Every model embeds the same "
+        "texts (each set's text vectors), in its own process.",
         "",
-        "| vector | texts | chunks | truncated | seconds | texts/s | peak RSS (MiB) |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| set | model | texts | embed seconds | texts/s | model load s | peak RSS (MiB) |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
-    for name, row in report["vectors"].items():
-        lines.append(f"| {name} | {row['texts']} | {row['chunks']} | {row['truncated']} | {row['seconds']:.1f} | "
-                     f"{row['texts_per_second']:.1f} | {row['peak_rss_mib']:.0f} |")
-    totals = report["totals"]
-    lines += [
-        "",
-        f"- ingest: {totals['ingest_seconds']:.1f} s for {totals['records_read']} records",
-        f"- model load: {totals['model_load_seconds']:.1f} s",
-        f"- embedding all text vectors: {totals['embed_seconds']:.1f} s",
-        f"- ingest + embed wall time: {totals['wall_seconds']:.1f} s",
-        f"- peak RSS of the whole run: {totals['peak_rss_mib']:.0f} MiB",
-        "",
-    ]
+    for name, model in report["models"].items():
+        totals = model["totals"]
+        lines.append(f"| {name} | `{model['model']}` | {totals['texts']} | {totals['embed_seconds']:.1f} | "
+                     f"{totals['texts_per_second']:.1f} | {totals['model_load_seconds']:.1f} | "
+                     f"{totals['peak_rss_mib']:.0f} |")
+    lines.append("")
+    for name, model in report["models"].items():
+        lines += model_lines(name, model)
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    parser.add_argument("--out", type=Path, default=Path("reports/bench_embed"))
-    args = parser.parse_args(argv)
-    params = load_params(args.params)
-    text_params = params.embed.text_model
-
+def bench_model(params_path: Path, set_name: str, text_vectors: list[str]) -> dict:
+    """One model's run (in a fresh process): ingest, load, embed each of ``text_vectors``."""
+    params = load_params(params_path)
+    embed = params.embed if set_name == DEFAULT_SET else params.embed.of_set(set_name)
+    entries = ingest(anime_sources(params.data.path("enriched"), params.data.path("mal_seasons"))).entries
     with measure() as whole:
-        with measure() as ingest_time:
-            result = ingest(anime_sources(params.data.path("enriched"), params.data.path("mal_seasons")))
         with measure() as load_time:
-            encoder = text_encoder(text_params)
+            encoder = text_encoder(embed.text_model)
         vectors = {}
-        for name in TEXT_VECTOR_NAMES:
+        for name in text_vectors:
             with measure() as vector_time:
-                _, stats = embed_text_vector(result.entries, name, encoder)
+                _, stats = embed_text_vector(entries, name, encoder)
             texts = stats["count"]
             vectors[name] = {
                 "texts": texts,
@@ -71,22 +83,38 @@ def main(argv: list[str] | None = None) -> None:
                 "texts_per_second": round(texts / vector_time.seconds, 2) if texts else 0.0,
                 "peak_rss_mib": round(vector_time.peak_rss_mib, 1),
             }
-
-    report = {
+    texts = sum(row["texts"] for row in vectors.values())
+    seconds = sum(row["seconds"] for row in vectors.values())
+    return {
         "model": encoder.name,
-        "max_length": text_params.max_length,
-        "batch_size": text_params.batch_size,
-        "machine": machine(),
+        "max_length": embed.text_model.max_length,
+        "batch_size": embed.text_model.batch_size,
+        "threads": embed.text_model.threads,
         "vectors": vectors,
-        "totals": {
-            "records_read": result.read,
-            "ingest_seconds": round(ingest_time.seconds, 2),
-            "model_load_seconds": round(load_time.seconds, 2),
-            "embed_seconds": round(sum(v["seconds"] for v in vectors.values()), 2),
-            "wall_seconds": round(whole.seconds, 2),
-            "peak_rss_mib": round(whole.peak_rss_mib, 1),
-        },
+        "totals": {"texts": texts, "embed_seconds": round(seconds, 2),
+                   "texts_per_second": round(texts / seconds, 2) if seconds else 0.0,
+                   "model_load_seconds": round(load_time.seconds, 2), "wall_seconds": round(whole.seconds, 2),
+                   "peak_rss_mib": round(whole.peak_rss_mib, 1)},
     }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--out", type=Path, default=Path("reports/bench_embed"))
+    args = parser.parse_args(argv)
+    params = load_params(args.params)
+    with measure() as ingest_time:
+        result = ingest(anime_sources(params.data.path("enriched"), params.data.path("mal_seasons")))
+    # The text vectors every configured model embeds: the same texts for each.
+    text_vectors = [name for name in params.embed.vectors if name in TEXT_VECTOR_NAMES
+                    and all(name in chosen.vectors for chosen in params.embed.sets.values())]
+    models = {}
+    for name in [DEFAULT_SET, *params.embed.sets]:
+        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            models[name] = pool.submit(bench_model, args.params, name, text_vectors).result()
+    report = {"machine": machine(), "records_read": result.read, "ingest_seconds": round(ingest_time.seconds, 2),
+              "models": models}
     write_json(args.out.with_suffix(".json"), report)
     write_text(args.out.with_suffix(".md"), markdown(report))
     print(markdown(report))

@@ -133,6 +133,8 @@ def tiny_project(tmp_path_factory, repo_params) -> Path:
         "  candidates:\n"
         "    - {name: all-rrf, class: deployable}\n"
         "    - {name: title-bm25, class: deployable, search: {vectors: [title_vector], sparse: [bm25], rrf_k: 10}}\n"
+        "    - {name: title-bm25-use, class: deployable, search: {vectors: [title_vector], sparse: [bm25], rrf_k: 10,"
+        " extra_vectors: ['use:title_vector']}}\n"
         "variants:\n"
         "  - {name: hnsw-m8, class: deployable, axis: hnsw, on_baseline: true, index: {hnsw: {m: 8}},"
         " search: {exact: false, hnsw_ef: 32}}\n"

@@ -73,11 +73,12 @@ def test_dvc_repro_runs_every_stage_then_does_nothing(tiny_project):
     assert "vs_baseline" in results["variants"]["hybrid-bm25-dbsf"]
     # The baseline is the dev split's best candidate; the HNSW row runs its search approximately.
     selection = results["baseline_selection"]
-    assert selection["split"] == "dev" and set(selection["candidates"]) == {"all-rrf", "title-bm25"}
+    assert selection["split"] == "dev" and set(selection["candidates"]) == {"all-rrf", "title-bm25", "title-bm25-use"}
     best = max(selection["candidates"], key=lambda name: selection["candidates"][name]["scores"]["macro"]["ndcg@10"])
     assert selection["chosen"] == best
     chosen, hnsw = results["variants"]["baseline"]["settings"]["search"], results["variants"]["hnsw-m8"]
     assert hnsw["settings"]["search"] | {"exact": True, "hnsw_ef": None} == chosen
+    assert hnsw["indexed_vectors"] == results["variants"]["baseline"]["indexed_vectors"]
     assert set(hnsw["fidelity"]) >= {"fused", "title_vector"} and set(hnsw["fidelity"]["fused"]) == {"@10", "@100"}
     assert {results["variants"][name]["class"] for name in ("baseline", "vectors-hint", "sparse-feature-learned")} == {
         "deployable", "oracle", "metadata"}

@@ -229,6 +229,8 @@ def evaluate_all(params: Params, experiments: Experiments, split: GoldSplit, ent
         chosen, selection = choose_baseline(evaluation, experiments, sources, tuning)
         experiments = experiments.with_baseline(chosen)
         sources[experiments.baseline.name] = sources[chosen.name]
+        # The on_baseline rows now search the chosen baseline's lists (another set's vectors included).
+        sources |= {v.name: model_source(params, v) for v in experiments.variants if v.on_baseline}
     records, values = {}, {}
     skipped = {}
     views = {False: split, True: split.held_out(settings.split)}
