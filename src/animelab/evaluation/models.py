@@ -81,11 +81,13 @@ def extra_vectors(params: Params, variant: Variant) -> tuple[ExtraVector, ...]:
 def model_source(params: Params, variant: Variant) -> ModelSource | str:
     """The variant's model, or why it cannot run here."""
     source = own_model_source(params, variant)
-    return dataclasses.replace(source, extra=extra_vectors(params, variant)) if isinstance(source, ModelSource) \
-        else source
+    if isinstance(source, str):
+        return source
+    return dataclasses.replace(source, extra=extra_vectors(params, variant))
 
 
 def own_model_source(params: Params, variant: Variant) -> ModelSource | str:
+    """The model of the variant's own lists (``variant.model``), or why it cannot run here."""
     if variant.model == "default":
         return ModelSource(params.embed.text_model)
     if variant.model == "genre_ft":
