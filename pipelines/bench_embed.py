@@ -29,7 +29,8 @@ def model_lines(name: str, report: dict) -> list[str]:
     lines = [
         f"## {name}: `{report['model']}`",
         "",
-        f"max_length {report['max_length']}, batch size {report['batch_size']}, threads {report['threads']}.",
+        f"max_length {report['max_length']}, batch size {report['batch_size']}, text_model.threads "
+        f"{report['threads']} (a numpy model's BLAS threads; torch models run on the machine's torch_threads).",
         "",
         "| vector | texts | chunks | truncated | seconds | texts/s | peak RSS (MiB) |",
         "|---|---:|---:|---:|---:|---:|---:|",

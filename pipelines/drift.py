@@ -69,7 +69,8 @@ def main(argv: list[str] | None = None) -> None:
     write_json(args.reports / "coherence.json", report)
     write_json(args.reports / "metrics" / "drift.json", drift_metrics)
     write_json(args.reports / "metrics" / "coherence.json", coherence_metrics)
-    logging.info("drift: %s; MLflow run %s", {pair: {vector: result.get("band", "skipped")
+    logging.info("drift: %s; MLflow run %s", {pair: {vector: "skipped" if "skipped" in result
+                                                     else result.get("band", "spaces compared")
                                                      for vector, result in vectors.items()}
                                               for pair, vectors in pairs.items()}, run_id)
 

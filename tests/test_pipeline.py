@@ -99,7 +99,11 @@ def test_dvc_repro_runs_every_stage_then_does_nothing(tiny_project):
     assert {line.split()[0] for line in run_lines} <= {q["id"] for q in queries if q["split"] == "test"}
     summary = (tiny_project / "reports/summary.md").read_text()
     assert "| hnsw-m8 | hnsw |" in summary and "Skipped: model-bge-m3" in summary
-    assert "## Text models and multi-model hybrids" in summary and "cross_lingual/cjk" in summary
+    models = summary.split("## Text models and multi-model hybrids")[1].split("\n## ")[0]
+    assert "cross_lingual/cjk" in models and "| model-use | universal-sentence-encoder-multilingual-3 |" in models
+    assert "| hnsw-m8 |" not in models  # the baseline's search on another index is not a model row
+    best = summary.split("**Best deployable configuration: ")[1].split("**")[0]
+    assert results["variants"][best]["class"] == "deployable" and not results["variants"][best]["settings"]["on_baseline"]
     deployable, oracle = summary.index("## Deployable rows"), summary.index("## Oracle rows")
     assert deployable < summary.index("| hnsw-m8 |") < oracle < summary.index("| vectors-hint |")
     assert (tiny_project / "reports/variants.html").stat().st_size > 0
