@@ -14,13 +14,14 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from animelab.corpus.ingest import anime_sources, ingest
+from animelab.corpus.schema import AnimeEntry
 from animelab.embeddings import embed_text_vector
 from animelab.encoders.registry import text_encoder
 from animelab.errors import run_stage
 from animelab.evaluation.timing import machine, measure
 from animelab.fields import TEXT_VECTOR_NAMES
 from animelab.io import write_json, write_text
-from animelab.params import load_params
+from animelab.params import EmbedParams, load_params
 
 DEFAULT_SET = "default"
 
@@ -63,11 +64,8 @@ def markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
-def bench_model(params_path: Path, set_name: str, text_vectors: list[str]) -> dict:
-    """One model's run (in a fresh process): ingest, load, embed each of ``text_vectors``."""
-    params = load_params(params_path)
-    embed = params.embed if set_name == DEFAULT_SET else params.embed.of_set(set_name)
-    entries = ingest(anime_sources(params.data.path("enriched"), params.data.path("mal_seasons"))).entries
+def bench_model(embed: EmbedParams, entries: list[AnimeEntry], text_vectors: list[str]) -> dict:
+    """One model's run (in a fresh process): load, embed each of ``text_vectors``."""
     with measure() as whole:
         with measure() as load_time:
             encoder = text_encoder(embed.text_model)
@@ -113,7 +111,8 @@ def main(argv: list[str] | None = None) -> None:
     models = {}
     for name in [DEFAULT_SET, *params.embed.sets]:
         with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-            models[name] = pool.submit(bench_model, args.params, name, text_vectors).result()
+            embed = params.embed if name == DEFAULT_SET else params.embed.of_set(name)
+            models[name] = pool.submit(bench_model, embed, result.entries, text_vectors).result()
     report = {"machine": machine(), "records_read": result.read, "ingest_seconds": round(ingest_time.seconds, 2),
               "models": models}
     write_json(args.out.with_suffix(".json"), report)

@@ -167,7 +167,7 @@ def prepare_model(params: Params, source: ModelSource, default_embeddings: Path,
     model = source.model
     if source.embeddings is not None:
         embeddings_dir = source.embeddings
-        embeddings_of(embeddings_dir, f"embed.sets ({model.kind})")
+        embeddings_of(embeddings_dir, f"embed.sets ({model.kind})")  # a clear error before any query is encoded
     elif model == params.embed.text_model or source.tuned_embeddings is not None:
         embeddings_dir = default_embeddings
     else:

@@ -8,7 +8,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from animelab.evaluation.scoring import MACRO
+from animelab.evaluation.scoring import MACRO, top_deployable
 from animelab.io import write_csv, write_text
 
 
@@ -138,9 +138,11 @@ def category_lines(variants: dict[str, Any], results: dict[str, Any]) -> list[st
 def is_model_row(name: str, record: dict[str, Any], baseline: str) -> bool:
     """The baseline, the rows of another text model, and the multi-model hybrids (other sets' vectors); not
     the baseline's own search on other indexes (on_baseline rows)."""
-    own_search = not record["settings"]["on_baseline"] and not record.get("holdout")
-    return name == baseline or own_search and (record["axis"] == "model"
-                                               or bool(record["settings"]["search"].get("extra_vectors")))
+    if name == baseline:
+        return True
+    if record["settings"]["on_baseline"] or record.get("holdout"):
+        return False
+    return record["axis"] == "model" or bool(record["settings"]["search"].get("extra_vectors"))
 
 
 def short_model(name: str) -> str:
@@ -190,10 +192,8 @@ def summary_markdown(results: dict[str, Any], headline: list[str]) -> str:
     primary = results["primary"]
     baseline = variants[results["baseline"]]
     deployable = [(n, r) for n, r in ordered(variants, primary) if r["class"] == "deployable" and not r["holdout"]]
-    # An on_baseline row is the baseline's search on another index: measured against exact search, not a
-    # configuration of its own, so it is never "best" (its small gains over exact search are noise).
-    configurations = [name for name, record in deployable if not record["settings"]["on_baseline"]]
-    best = configurations[0] if configurations else None
+    # An on_baseline row is the baseline's search on another index, never "best" (its gains over exact are noise).
+    best = next(iter(top_deployable(variants, primary, 1)), None)
     lines = [
         "# Variant summary",
         "",

@@ -258,7 +258,7 @@ def evaluate_all(params: Params, experiments: Experiments, split: GoldSplit, ent
                                      groups, *test_args)
         for name, comparison in tests.items():
             records[name] |= {"compared_to": reference, "vs_baseline": comparison}
-    best = top_deployable(records, settings.primary, settings.pairwise_top)
+    best = scoring.top_deployable(records, settings.primary, settings.pairwise_top)
     pairs = scoring.pairwise({name: values[name] for name in best}, designs[False], settings.primary, *test_args)
     gc.unfreeze()
     return {"split": settings.split, "baseline": experiments.baseline.name, "baseline_selection": selection,
@@ -266,16 +266,6 @@ def evaluate_all(params: Params, experiments: Experiments, split: GoldSplit, ent
             "query_understanding": settings.query_understanding, "variants": records, "pairwise": pairs,
             "skipped": skipped, "stat_test": settings.stat_test, "alpha": settings.alpha,
             "correction": settings.correction, "bootstrap": settings.bootstrap}
-
-
-def top_deployable(records: dict[str, Any], primary: str, count: int) -> list[str]:
-    """The ``count`` best deployable search configurations on all test anime, by primary score (then name).
-    The baseline's own search on other indexes (``on_baseline`` rows) is not another configuration: it is
-    measured against exact search instead."""
-    rows = [(name, r) for name, r in records.items()
-            if r["class"] == "deployable" and not r["holdout"] and not r["settings"]["on_baseline"]]
-    rows.sort(key=lambda item: (-item[1]["scores"][scoring.MACRO][primary], item[0]))
-    return [name for name, _ in rows[:count]]
 
 
 def comparison_families(experiments: Experiments, evaluated: dict[str, Any]) -> dict[str, list[str]]:

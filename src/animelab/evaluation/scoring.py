@@ -67,6 +67,16 @@ def hub_rate(run: Run, query_ids: list[str], k: int = 10) -> float:
     return counts.most_common(1)[0][1] / len(tops)
 
 
+def top_deployable(records: dict[str, Any], primary: str, count: int) -> list[str]:
+    """The ``count`` best deployable search configurations on all test anime, by primary score (then name).
+    The baseline's own search on other indexes (``on_baseline`` rows) is not another configuration: it is
+    measured against exact search instead."""
+    rows = [(name, r) for name, r in records.items()
+            if r["class"] == "deployable" and not r["holdout"] and not r["settings"]["on_baseline"]]
+    rows.sort(key=lambda item: (-item[1]["scores"][MACRO][primary], item[0]))
+    return [name for name, _ in rows[:count]]
+
+
 @dataclass(frozen=True)
 class Design:
     """How the split's queries are grouped: per query (``qrels.keys()`` order) its category and its query

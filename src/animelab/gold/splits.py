@@ -26,7 +26,6 @@ QUERIES, QRELS, HARD_NEGATIVES, ANIME_SPLIT, MANIFEST = (
     "queries.jsonl", "qrels.trec", "hard_negatives.jsonl", "anime_split.json", "manifest.json")
 # What queries.jsonl holds per query; judgements live in qrels.trec.
 RECORD_FIELDS = ("id", "text", "category", "split", "group", "script", "vectors", "filters", "exclude")
-SCRIPTS = ("latin", "cjk", "other")
 # Han, kana, Hangul and CJK punctuation/full-width forms: a query with any of these is read as CJK.
 CJK = re.compile("[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
 LATIN = re.compile("[A-Za-z\u00c0-\u024f]")
