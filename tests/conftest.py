@@ -121,6 +121,8 @@ def tiny_project(tmp_path_factory, repo_params) -> Path:
     shutil.copy(repo_params.data.path("enriched"), data / "enriched.json")
     params["data"] = {"root": "slices", "mal_seasons": "mal_seasons.jsonl", "bangumi": "bangumi.jsonl",
                       "enriched": "enriched.json"}
+    # The slices hold no hand-labelled link pair: the header alone, so no fuzzy MAL-bangumi link is made.
+    (project / "gold/link_labels.csv").write_text("bangumi_id,anime_id,similarity,same,reason\n", encoding="utf-8")
     params["embed"]["vectors"] = TINY_VECTORS
     params["embed"]["text_model"]["max_length"] = 128
     params["index"]["vectors"] = ["title_vector", "genre_vector", "episode_vector"]

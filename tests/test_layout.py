@@ -20,6 +20,7 @@ LAYERS = [
     {"encoders"},
     {"params"},
     {"tracking", "embeddings"},
+    {"dataquality"},
     {"gold"},
     {"index"},
     {"sparse"},

@@ -279,3 +279,48 @@ def test_drift_stage_reports_drift_calibration_coherence_and_pictures(tiny_proje
     assert drift_run.data.metrics["drift.pairs.old_vs_new.title_vector.drifted_share"] == old_new["title_vector"][
         "drifted_share"]
     assert drift_run.data.tags["band.old_vs_new.title_vector"] == old_new["title_vector"]["band"]
+
+
+def test_data_quality_stage_reports_completeness_rules_links_and_samples(tiny_project):
+    report = json.loads((tiny_project / "reports/metrics/data_quality.json").read_text())
+    fields = report["completeness"]["fields"]
+    assert {name: part["records"] for name, part in fields.items()} == {"enriched": 28, "mal_seasons": 40, "bangumi": 20}
+    assert fields["mal_seasons"]["completeness"]["characters"] == 0.0 and fields["enriched"]["completeness"]["characters"] > 0
+    vectors = report["completeness"]["vectors"]
+    assert vectors["title_vector"]["anime"] == 68 and vectors["review_vector"]["anime"] == 0
+    manifest = load_manifest(tiny_project / "data/embeddings")
+    assert vectors["episode_vector"]["anime"] == manifest["vectors"]["episode_vector"]["count"]
+    assert set(report["rules"]) == {rule["name"] for rule in yaml.safe_load(
+        (tiny_project / "params.yaml").read_text())["data_quality"]["rules"]}
+    assert all(rule["checked"] <= 68 for rule in report["rules"].values())
+    links = report["links"]["mal_bangumi"]
+    assert links["threshold"]["pairs"] == 0 and links["fuzzy"] == 0  # no labelled pair in the slices
+    assert links["linked"] == links["exact"] + links["exact_resolved_by_year"] <= 20
+    assert report["regression_alerts"] == []
+    assert set(report["sampling"]) == {"0.1", "0.25"}
+    html = (tiny_project / "reports/data_quality.html").read_text()
+    assert "Consistency rules" in html and "plotly" in html
+
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tiny_project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("anime-search-lab")
+    runs = client.search_runs([experiment.experiment_id], filter_string="tags.stage = 'data_quality'")
+    assert len(runs) == 1 and runs[0].data.metrics["coverage.title_vector"] == 1.0
+
+
+def test_summary_shows_vector_coverage_and_result_bias_and_samples_are_scored(tiny_project):
+    results = json.loads((tiny_project / "data/evaluate/results.json").read_text())
+    baseline = results["variants"]["baseline"]
+    manifest = load_manifest(tiny_project / "data/embeddings")
+    coverage = {name: part["count"] / 68 for name, part in manifest["vectors"].items()}
+    assert baseline["vector_coverage"] == {name: pytest.approx(coverage[name.split(":")[-1]])
+                                           for name in baseline["vector_coverage"]}
+    assert set(baseline["bias"]) == {"year", "members"} and "macro" in baseline["bias"]["year"]
+    summary = (tiny_project / "reports/summary.md").read_text()
+    assert "## Vector selection and the coverage of what it searches" in summary
+    assert "## Recency bias" in summary and "## Popularity bias" in summary
+    sampled = json.loads((tiny_project / "reports/metrics/evaluate_sample.json").read_text())
+    assert set(sampled["by_fraction"]) == {"0.1", "0.25"}
+    assert len(sampled["samples"]) == 4
+    assert "# Evaluation on stratified corpus samples" in (tiny_project / "reports/sample_evaluation.md").read_text()

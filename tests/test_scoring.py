@@ -192,3 +192,18 @@ def test_the_held_out_view_judges_and_searches_test_anime_only():
     assert build_requests(SearchSettings(vectors="hint"), split, encoded, ["genre_vector"], 10)[0].filter is None
     split.anime_splits["c"] = "train"
     assert list(split.held_out("test").qrels.keys()) == ["q1"]
+
+
+def test_result_bias_compares_the_top_with_the_relevant_anime_per_category():
+    qrels = Qrels({"q0": {"a": 2, "b": 1, "z": 0}, "q1": {"c": 2}, "q2": {"a": 1}})
+    run = Run({"q0": {"c": 2.0, "d": 1.0}, "q1": {"a": 1.0}, "q2": {"unknown": 1.0}})
+    years = {"a": 2000.0, "b": 2010.0, "c": 2020.0, "d": 2024.0, "z": 1990.0}
+    design = design_of(["facet", "facet", "similar"], ["g0", "g1", "g2"])
+    bias = scoring.result_bias(run, qrels, years, design, [scoring.MACRO, "facet"], resamples=200, seed=0)
+    # q0: top (2020 + 2024) / 2 = 2022 vs relevant (2000 + 2010) / 2 = 2005 (grade 0 is not relevant): +17;
+    # q1: 2000 vs 2020: -20. q2's top has no known year: left out, so `similar` has no query and no macro.
+    assert bias["facet"]["top"] == 2011.0 and bias["facet"]["relevant"] == 2012.5
+    assert bias["facet"]["difference"] == pytest.approx(-1.5)
+    low, high = bias["facet"]["ci"]
+    assert -20 <= low <= -1.5 <= high <= 17
+    assert scoring.MACRO not in bias

@@ -86,10 +86,10 @@ def write_text(path: Path, text: str) -> None:
         staging.write_text(text, encoding="utf-8")
 
 
-def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    """Rows of one shape as CSV, the first row's keys as the header."""
+def write_csv(path: Path, rows: list[dict[str, Any]], header: list[str] | None = None) -> None:
+    """Rows of one shape as CSV, the first row's keys as the header unless ``header`` names it (no rows)."""
     with atomic_path(path) as staging, staging.open("w", newline="", encoding="utf-8") as out:
-        writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+        writer = csv.DictWriter(out, fieldnames=header or list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
 

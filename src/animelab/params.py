@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator,
                       model_validator)
 
+from animelab.corpus.schema import AnimeEntry
 from animelab.encoders.registry import TEXT_ENCODERS
 from animelab.errors import LabError, problems
 from animelab.fields import VECTOR_NAMES, VECTORS_BY_NAME, Priority
@@ -443,6 +444,90 @@ class DriftParams(Section):
         return self
 
 
+ANIME_FIELDS = tuple(name for name in AnimeEntry.model_fields if name not in ("id", "origin"))
+RULE_CHECKS = {  # check -> how many fields it reads
+    "same_year": 2, "season_month": 2, "ordered": 2, "in_range": 1, "absent_when": 2, "present_when": 2}
+
+
+def anime_field_path(path: str) -> str:
+    """A dotted path into AnimeEntry (``aired_dates.start``): every step must be a field of the model."""
+    model: Any = AnimeEntry
+    for step in path.split("."):
+        fields = getattr(model, "model_fields", None)
+        if fields is None or step not in fields:
+            raise ValueError(f"{path!r} is not a field path of AnimeEntry ({step!r} unknown)")
+        model = fields[step].annotation
+    return path
+
+
+class ConsistencyRuleParams(Section):
+    """One cross-field rule: ``check`` reads ``fields`` (dotted AnimeEntry paths) and holds or not."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    check: Literal[tuple(RULE_CHECKS)]
+    fields: list[Annotated[str, AfterValidator(anime_field_path)]]
+    severity: Literal["warning", "error"]
+    values: list[str] = Field(default=[], description="absent_when/present_when: the second field's values that "
+                                                      "make the first one absent/present (case-insensitive)")
+    min: float | None = Field(default=None, description="in_range: least allowed value")
+    max: float | None = Field(default=None, description="in_range: largest allowed value")
+    tolerance: int = Field(default=0, ge=0, description="same_year: years; season_month: months before the season")
+
+    @model_validator(mode="after")
+    def arity(self) -> "ConsistencyRuleParams":
+        if len(self.fields) != RULE_CHECKS[self.check]:
+            raise ValueError(f"rule {self.name}: check {self.check} reads {RULE_CHECKS[self.check]} fields, "
+                             f"got {self.fields}")
+        if self.check in ("absent_when", "present_when") and not self.values:
+            raise ValueError(f"rule {self.name}: check {self.check} needs values")
+        if self.check == "in_range" and self.min is None and self.max is None:
+            raise ValueError(f"rule {self.name}: in_range needs min or max")
+        return self
+
+
+class LinkParams(Section):
+    labelled: Path = Field(description="hand-checked MAL <-> bangumi candidate pairs (csv with a `same` label)")
+    min_precision: float = Field(gt=0, le=1, description="the fuzzy threshold is the lowest whose labelled-sample "
+                                                         "precision reaches this")
+    max_start_gap_days: int = Field(ge=0, description="fuzzy candidates started airing at most this many days apart")
+    year_window: int = Field(ge=0, description="fuzzy candidates differ in year by at most this (where a start date is missing)")
+    min_candidate_similarity: float = Field(ge=0, lt=1, description="best candidates below this are not links")
+    labelling_sample: int = Field(ge=1, description="candidate pairs written out for a person to label, seeded")
+
+
+class StrataParams(Section):
+    year_bucket: int = Field(ge=1, description="years per year stratum")
+    popularity_buckets: int = Field(ge=1, description="quantile buckets of members")
+    top_studios: int = Field(ge=1, description="studios kept as their own stratum; the rest are `other`")
+
+
+class SampleEvaluationParams(Section):
+    fractions: list[Annotated[float, Field(gt=0, lt=1)]] = Field(min_length=1, description="corpus shares sampled")
+    seeds: int = Field(ge=1, description="samples per fraction (seed, seed+1, ...)")
+
+
+class DataQualityParams(Section):
+    required_fields: Annotated[list[str], only(ANIME_FIELDS, "AnimeEntry fields")] = Field(
+        min_length=1, description="fields a usable record has; the rest of AnimeEntry's fields are optional")
+    required_weight: float = Field(gt=0, description="weight of a required field in a record's completeness score")
+    optional_weight: float = Field(ge=0, description="weight of an optional field")
+    rules: list[ConsistencyRuleParams] = Field(min_length=1)
+    examples: int = Field(ge=0, description="violating records listed per rule")
+    links: LinkParams
+    max_completeness_drop: float = Field(gt=0, le=1, description="alert when a field's completeness falls by more "
+                                                                 "than this since the last tracked run")
+    strata: StrataParams
+    sample_evaluation: SampleEvaluationParams
+
+    @field_validator("rules")
+    @classmethod
+    def unique_rules(cls, rules: list[ConsistencyRuleParams]) -> list[ConsistencyRuleParams]:
+        names = [rule.name for rule in rules]
+        if len(set(names)) != len(names):
+            raise ValueError(f"rule names repeat: {names}")
+        return rules
+
+
 class Params(Section):
     seed: int
     tracking: TrackingParams
@@ -455,6 +540,7 @@ class Params(Section):
     evaluate: EvaluateParams
     sparse: SparseParams
     drift: DriftParams
+    data_quality: DataQualityParams
 
 
 class ParamsError(LabError):

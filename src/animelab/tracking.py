@@ -65,3 +65,13 @@ def tracked_run(tracking: TrackingParams, run_name: str, run_params: dict[str, A
     with mlflow.start_run(run_name=run_name) as run:
         mlflow.log_params({metric_key(k): v for k, v in flat("", run_params).items()})
         yield run
+
+
+def latest_runs(tracking: TrackingParams, stage: str, count: int) -> list[Any]:
+    """The ``count`` latest FINISHED runs of a stage (tag ``stage``), newest first."""
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking.uri)
+    return mlflow.search_runs(experiment_names=[tracking.experiment], output_format="list",
+                              filter_string=f"tags.stage = '{stage}' AND {FINISHED}",
+                              order_by=["attributes.start_time DESC"], max_results=count)

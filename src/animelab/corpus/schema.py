@@ -177,6 +177,14 @@ class AnimeEntry(Record):
     def theme_names(self) -> list[str]:
         return [theme.name for theme in self.themes]
 
+    @property
+    def start_year(self) -> int | None:
+        """``year``, else the year of the aired start date (ISO 8601), else None."""
+        if self.year:
+            return self.year
+        start = (self.aired_dates.start or "")[:4]
+        return int(start) if start.isdigit() else None
+
 
 class BangumiEntry(Record):
     """A bangumi.tv record: an independent, Chinese-language description of a season's anime.

@@ -173,6 +173,65 @@ def model_lines(variants: dict[str, Any], results: dict[str, Any]) -> list[str]:
     return lines + [""]
 
 
+def coverage_lines(variants: dict[str, Any], results: dict[str, Any]) -> list[str]:
+    """The vector-selection and fusion rows beside the corpus coverage of each dense list they search."""
+    primary = results["primary"]
+    rows = [(n, r) for n, r in ordered(variants, primary)
+            if r["axis"] in ("vectors", "fusion") or n == results["baseline"]]
+    if not rows:
+        return []
+    lines = ["## Vector selection and the coverage of what it searches", "",
+             "Coverage: the share of the corpus for which a searched vector exists (embeddings manifest; the "
+             "data_quality stage reports the fields that feed each). A list over a vector a few anime have "
+             "returns those anime for every query.", "",
+             f"| variant | class | macro {primary} | hub rate@10 | least coverage | searched vectors (coverage) |",
+             "|---|---|---:|---:|---:|---|"]
+    for name, record in rows:
+        coverage = {v: c for v, c in record["vector_coverage"].items() if c is not None}
+        searched = ", ".join(f"{v} ({c:.3f})" if c is not None else v for v, c in record["vector_coverage"].items())
+        least = f"{min(coverage.values()):.3f}" if coverage else ""
+        lines.append(f"| {name} | {record['class']} | {record['scores'][MACRO][primary]:.4f} | "
+                     f"{record['hub_rate_at_10']:.3f} | {least} | {searched or 'none (sparse only)'} |")
+    return lines + [""]
+
+
+BIAS_UNITS = {"year": ("Recency bias", "years", 1.0), "members": ("Popularity bias", "thousand MAL members", 1e-3)}
+
+
+def bias_lines(variants: dict[str, Any], results: dict[str, Any]) -> list[str]:
+    """Per row and category: mean start year (members) of the top 10 minus that of the relevant anime."""
+    primary = results["primary"]
+    rows = [(n, r) for n, r in ordered(variants, primary) if not r["settings"]["on_baseline"]]
+    if not rows or "bias" not in rows[0][1]:
+        return []
+    lines = []
+    for attribute, (title, unit, scale) in BIAS_UNITS.items():
+        reference = variants[results["baseline"]]["bias"][attribute]
+        groups = [MACRO] + [g for g in reference if g != MACRO]
+        lines += [f"## {title}: top 10 minus relevant anime, in {unit}", "",
+                  "Per query, the mean of the top 10 minus the mean of its relevant anime (grades 1-2), averaged "
+                  "like the primary metric; macro with its group-bootstrap 95% CI. Positive: newer (more popular) "
+                  "than what the query asks for. Relevant anime average: "
+                  + ", ".join(f"{g} {reference[g]['relevant'] * scale:.1f}" for g in groups) + ".", "",
+                  "| variant | class | " + " | ".join(f"{g} [95% CI]" if g == MACRO else g for g in groups) + " |",
+                  "|---|---|" + "---:|" * len(groups)]
+        for name, record in rows:
+            bias = record["bias"][attribute]
+            cells = []
+            for group in groups:
+                if group not in bias:
+                    cells.append("")
+                    continue
+                cell = f"{bias[group]['difference'] * scale:+.1f}"
+                if group == MACRO:
+                    low, high = (bound * scale for bound in bias[group]["ci"])
+                    cell += f" [{low:+.1f}, {high:+.1f}]"
+                cells.append(cell)
+            lines.append(f"| {name} | {record['class']} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return lines
+
+
 def pairwise_lines(results: dict[str, Any]) -> list[str]:
     pairs = results.get("pairwise") or []
     if not pairs:
@@ -231,6 +290,8 @@ def summary_markdown(results: dict[str, Any], headline: list[str]) -> str:
     lines += pairwise_lines(results)
     lines += category_lines(variants, results)
     lines += model_lines(variants, results)
+    lines += coverage_lines(variants, results)
+    lines += bias_lines(variants, results)
     lines += ["## Against the reference", ""]
     for name, record in variants.items():
         if "vs_baseline" not in record:

@@ -16,6 +16,7 @@ from animelab.corpus.schema import AnimeEntry
 from animelab.evaluation import scoring
 from animelab.evaluation.experiments import Experiments, Variant, coinciding_categories
 from animelab.errors import LabError
+from animelab.fields import base_vector
 from animelab.evaluation.models import ModelContext, ModelSource, model_source, prepare_model
 from animelab.evaluation.requests import Coverage, build_requests
 from animelab.evaluation.runs import execute, write_trec_run
@@ -86,6 +87,13 @@ class Evaluation:
     encoded: dict[int, dict[TextModelParams, EncodedTexts]] = dataclasses.field(default_factory=dict)
     sparse_queries: dict[tuple[str, int], dict[str, SparseQuery]] = dataclasses.field(default_factory=dict)
     exact_runs: dict[tuple[Any, ...], Any] = dataclasses.field(default_factory=dict)
+    # What result bias is measured on: each anime's start year and MAL members.
+    attributes: dict[str, dict[str, float]] = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        self.attributes = {
+            "year": {e.id: float(e.start_year) for e in self.entries if e.start_year is not None},
+            "members": {e.id: float(e.members) for e in self.entries if e.members is not None}}
 
     def model(self, source: ModelSource, split: GoldSplit) -> ModelContext:
         key = (source, id(split))
@@ -154,6 +162,8 @@ def evaluate_variant(evaluation: Evaluation, variant: Variant, source: ModelSour
     query_ids = [q.id for q in split.queries]
     values = scoring.per_query(split.qrels, run, settings.metrics)
     scores = scoring.means(values, design)
+    searched = sorted({q.using for r in requests for q in r.queries if not isinstance(q.vector, SparseQuery)})
+    bias_groups = [scoring.MACRO, *sorted(set(design.categories.tolist()))]
     record = {
         "name": variant.name,
         "axis": variant.axis,
@@ -174,6 +184,11 @@ def evaluate_variant(evaluation: Evaluation, variant: Variant, source: ModelSour
         "disk_mib": round(build.disk_bytes / 2**20, 1),
         "ram_mib": round(resources.peak_rss_mib - resources.start_rss_mib, 1),
         "indexed_vectors": indexed,
+        # Each searched dense list's corpus coverage (an extra set's vector: that of its base vector).
+        "vector_coverage": {name: model.coverage.get(base_vector(name)) for name in searched},
+        "bias": {name: scoring.result_bias(run, split.qrels, values_by_anime, design, bias_groups, settings.bootstrap,
+                                           params.seed)
+                 for name, values_by_anime in evaluation.attributes.items()},
         "queries": len(query_ids),
     }
     return record, run, values

@@ -67,6 +67,35 @@ def hub_rate(run: Run, query_ids: list[str], k: int = 10) -> float:
     return counts.most_common(1)[0][1] / len(tops)
 
 
+def mean_attribute(rankings: list[list[str]], attribute: dict[str, float]) -> np.ndarray:
+    """Per list, the mean ``attribute`` of the anime that have it; NaN where none has."""
+    known = [[attribute[a] for a in ranking if a in attribute] for ranking in rankings]
+    return np.array([np.mean(values) if values else np.nan for values in known])
+
+
+def result_bias(run: Run, qrels: Qrels, attribute: dict[str, float], design: Design, groups: list[str],
+                resamples: int, seed: int, k: int = 10) -> dict[str, dict[str, Any]]:
+    """Recency or popularity bias: per score group, the mean ``attribute`` (year, members) of the top ``k``
+    and of the relevant anime (grade > 0), and their difference with a group-bootstrap 95% CI, over the
+    queries where both are known. Positive: the results are newer (more popular) than what is relevant."""
+    query_ids = list(qrels.keys())
+    judged = qrels.to_dict()
+    top = mean_attribute(top_ids(run, query_ids, k), attribute)
+    relevant = mean_attribute([[a for a, grade in judged[q].items() if grade > 0] for q in query_ids], attribute)
+    known = ~np.isnan(top) & ~np.isnan(relevant)
+    design = design.subset(known)
+    top, relevant = top[known], relevant[known]
+    result = {}
+    for group in groups:
+        if not all(np.any(design.categories == category) for category in design.members(group)):
+            continue
+        difference = top - relevant
+        result[group] = {"top": design.score(top, group), "relevant": design.score(relevant, group),
+                         "difference": design.score(difference, group),
+                         "ci": list(design.bootstrap(difference, group, resamples, seed))}
+    return result
+
+
 def top_deployable(records: dict[str, Any], primary: str, count: int) -> list[str]:
     """The ``count`` best deployable search configurations on all test anime, by primary score (then name).
     The baseline's own search on other indexes (``on_baseline`` rows) is not another configuration: it is
@@ -103,6 +132,10 @@ class Design:
         subgroups = {f"{category}/{script}": (categories == category) & (scripts == script)
                      for category in by_script for script in sorted(set(scripts[categories == category].tolist()))}
         return cls(categories, groups, ranking, subgroups)
+
+    def subset(self, mask: np.ndarray) -> "Design":
+        """The design of the masked queries only (script subgroups dropped)."""
+        return Design(self.categories[mask], self.groups[mask], self.ranking)
 
     def ranking_ids(self, query_ids: list[str]) -> list[str]:
         """The ids (in ``qrels.keys()`` order) of the queries of the ranking categories."""

@@ -31,6 +31,12 @@ def variant_metrics(record: dict[str, Any], primary: str) -> dict[str, float]:
     metrics |= {metric_key("fidelity", vector, f"recall{k}"): value
                 for vector, recalls in record["fidelity"].items() for k, value in recalls.items()}
     metrics |= {metric_key("latency", name): value for name, value in record["latency"].items()}
+    metrics |= {metric_key("bias", attribute, group, part): value
+                for attribute, groups in record.get("bias", {}).items() for group, parts in groups.items()
+                for part, value in parts.items() if part != "ci"}
+    metrics |= {metric_key("bias", attribute, group, bound): parts["ci"][position]
+                for attribute, groups in record.get("bias", {}).items() for group, parts in groups.items()
+                for position, bound in enumerate(("ci_low", "ci_high"))}
     for group, comparisons in record.get("vs_baseline", {}).items():
         for metric, test in comparisons.items():
             metrics[metric_key("p_adjusted", metric, group)] = test["p_adjusted"]

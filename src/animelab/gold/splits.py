@@ -136,8 +136,12 @@ class GoldSplit:
 
     def held_out(self, anime_split: str) -> "GoldSplit":
         """The view for trained models: judgements and results limited to the anime of ``anime_split``
-        (training saw train anime only); a query left without a relevant anime is dropped."""
-        kept_anime = frozenset(a for a, split in self.anime_splits.items() if split == anime_split)
+        (training saw train anime only)."""
+        return self.restricted(frozenset(a for a, split in self.anime_splits.items() if split == anime_split))
+
+    def restricted(self, kept_anime: frozenset[str]) -> "GoldSplit":
+        """Judgements and results limited to ``kept_anime`` (a held-out split, a sample of the corpus); a query
+        left without a relevant anime is dropped."""
         judgements = {q: {a: g for a, g in judged.items() if a in kept_anime}
                       for q, judged in self.qrels.to_dict().items()}
         judgements = {q: judged for q, judged in judgements.items() if any(g > 0 for g in judged.values())}

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from animelab.tracking import FINISHED, tracked_run
+from animelab.tracking import latest_runs, tracked_run
 from animelab.params import TrackingParams
 
 STAGE_TAG = ("stage", "drift")
@@ -31,12 +31,7 @@ def log_drift_run(tracking: TrackingParams, metrics: dict[str, float], tags: dic
 
 def trend(tracking: TrackingParams, keys: list[str], windows: list[int]) -> dict[str, Any]:
     """Per metric: its values over the latest drift runs (newest first) and mean/min/max per window."""
-    import mlflow
-
-    mlflow.set_tracking_uri(tracking.uri)
-    runs = mlflow.search_runs(experiment_names=[tracking.experiment], output_format="list",
-                              filter_string=f"tags.{STAGE_TAG[0]} = '{STAGE_TAG[1]}' AND {FINISHED}",
-                              order_by=["attributes.start_time DESC"], max_results=max(windows))
+    runs = latest_runs(tracking, STAGE_TAG[1], max(windows))
     result: dict[str, Any] = {"runs": len(runs), "windows": windows, "metrics": {}}
     for key in keys:
         series = [run.data.metrics.get(key) for run in runs]
