@@ -15,8 +15,8 @@ from animelab.dataquality.consistency import check_rules
 from animelab.dataquality.links import (Candidate, choose_threshold, duplicates, enriched_links, fuzzy_links,
                                         normalise_title, read_labels, similarity, title_links)
 from animelab.dataquality.sampling import representativeness, strata, stratified_sample
-from animelab.dataquality.tracking import regression_alerts
-from animelab.params import DataQualityParams, LinkParams, ParamsError, load_params
+from animelab.dataquality.tracking import log_data_quality, regression_alerts
+from animelab.params import DataQualityParams, LinkParams, ParamsError, TrackingParams, load_params
 from tests.conftest import REPO
 
 
@@ -218,3 +218,18 @@ def test_regression_alerts_name_the_fields_whose_completeness_fell():
     now = {"completeness.mal_seasons.synopsis": 0.90, "coverage.title_vector": 0.99, "violations.x": 30.0}
     assert regression_alerts(before, now, 0.05) == [{"metric": "completeness.mal_seasons.synopsis", "before": 0.98,
                                                      "now": 0.90, "drop": pytest.approx(0.08)}]
+
+
+def test_a_tracked_run_is_compared_with_the_previous_one(tmp_path):
+    tracking = TrackingParams(uri=f"sqlite:///{tmp_path / 'mlflow.db'}", experiment="lab")
+    first_id, first = log_data_quality(tracking, {"completeness.mal_seasons.synopsis": 0.98}, 0.05, {"seed": 1})
+    second_id, second = log_data_quality(tracking, {"completeness.mal_seasons.synopsis": 0.97}, 0.05, {"seed": 1})
+    _, third = log_data_quality(tracking, {"completeness.mal_seasons.synopsis": 0.50}, 0.05, {"seed": 1})
+    assert first == [] and second == []  # nothing before the first; a 0.01 drop is within the tolerance
+    assert [alert["metric"] for alert in third] == ["completeness.mal_seasons.synopsis"]
+    assert third[0]["before"] == 0.97  # against the latest run, not the first
+
+    import mlflow
+
+    run = mlflow.MlflowClient(tracking_uri=tracking.uri).get_run(second_id)
+    assert run.data.tags["compared_to"] == first_id and run.data.metrics["regression_alerts"] == 0.0

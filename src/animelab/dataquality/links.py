@@ -29,9 +29,6 @@ from animelab.dataquality.consistency import NotApplicable, date_of
 from animelab.errors import LabError
 from animelab.params import LinkParams
 
-LABEL_COLUMNS = ("bangumi_id", "anime_id", "similarity", "same", "reason")
-
-
 def normalise_title(title: str | None) -> str:
     """NFKC, case-folded, letters and digits only: ``ＳＨＩＲＯＢＡＫＯ 第2期！`` and ``shirobako第2期`` agree."""
     text = unicodedata.normalize("NFKC", title or "").casefold()
@@ -121,7 +118,6 @@ def title_links(anime: Sequence[AnimeEntry], bangumi: Sequence[BangumiEntry], se
             ambiguous.append({"title": key, "bangumi": unresolved,
                               "anime": [m.id for m in matches if m.id not in by_year.values()]})
     linked_anime = set(exact.values()) | set(by_year.values())
-    titled = {key for key, matches in anime_by_title.items() if matches}
     pool_by_year: dict[int, list[AnimeEntry]] = defaultdict(list)
     for entry in anime:
         if entry.id not in linked_anime and normalise_title(entry.title_japanese) and entry.start_year is not None:
@@ -129,7 +125,7 @@ def title_links(anime: Sequence[AnimeEntry], bangumi: Sequence[BangumiEntry], se
     candidates = []
     for record in bangumi:
         key, year = normalise_title(record.title_japanese), bangumi_year(record)
-        if not key or year is None or key in titled:
+        if not key or year is None or key in anime_by_title:  # an exact title is linked or ambiguous
             continue
         pool = [entry for y in range(year - settings.year_window, year + settings.year_window + 1)
                 for entry in pool_by_year.get(y, []) if comparable(record, entry, settings)]

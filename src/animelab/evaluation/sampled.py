@@ -3,7 +3,7 @@ verdicts? The plan's path to catalogues too large to evaluate whole.
 
 Each sample restricts judgements and results to its anime (as the held-out view does: searches filtered
 to them, queries left without a relevant anime dropped). The baseline chosen by the full run and every
-exact-search row tested against it are scored on it, with the same group-level test and correction; a
+deployable exact-search row tested against it are scored on it, with the same group-level test and correction; a
 row's verdict (better / worse / no significant difference) is compared with the full run's.
 """
 
@@ -28,14 +28,14 @@ from animelab.params import Params
 
 
 def sampled_rows(experiments: Experiments, results: dict[str, Any]) -> tuple[Variant, list[Variant]]:
-    """The full run's baseline and the exact-search rows it tested against it (ANN rows would need an index
-    per sample)."""
+    """The full run's baseline and the deployable exact-search rows it tested against it (ANN rows would need
+    an index per sample; oracle and metadata rows are upper bounds, not configurations to choose between)."""
     chosen = (results.get("baseline_selection") or {}).get("chosen")
     if chosen is not None:
         experiments = experiments.with_baseline(next(c for c in experiments.candidates if c.name == chosen))
     records = results["variants"]
     rows = [v for v in experiments.variants if v.name in records and v.search.exact and not v.holdout
-            and records[v.name].get("compared_to") == results["baseline"]]
+            and v.row_class == "deployable" and records[v.name].get("compared_to") == results["baseline"]]
     return experiments.baseline, rows
 
 
@@ -111,7 +111,7 @@ def sample_markdown(report: dict[str, Any]) -> str:
     lines = ["# Evaluation on stratified corpus samples", "",
              f"Would a sample of the corpus have told the same? Each sample keeps a stratified share of the anime "
              f"(genre, year, popularity, studio); searches and judgements are restricted to it and queries left "
-             f"without a relevant anime are dropped. The baseline and the {len(report['rows'])} exact-search rows "
+             f"without a relevant anime are dropped. The baseline and the {len(report['rows'])} deployable exact-search rows "
              f"tested against it are re-scored and re-tested (same group-level test and correction). Agreement: "
              f"the share of rows whose verdict (▲ / ▼ / =) against the baseline matches the full run's; "
              f"significant kept: of the full run's ▲ / ▼ rows, the share the sample finds too; Kendall tau: the "
