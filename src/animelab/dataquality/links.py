@@ -35,24 +35,20 @@ def normalise_title(title: str | None) -> str:
     return "".join(char for char in text if unicodedata.category(char)[0] in "LN")
 
 
-def bangumi_year(entry: BangumiEntry) -> int | None:
-    if entry.year:
-        return entry.year
-    try:
-        return date_of(entry.aired_from).year if entry.aired_from else None
-    except NotApplicable:
-        return None
-
-
-def within(window: int, a: int | None, b: int | None) -> bool:
-    return a is not None and b is not None and abs(a - b) <= window
-
-
 def start_of(value: str | None) -> dt.date | None:
     try:
         return date_of(value) if value else None
     except NotApplicable:
         return None
+
+
+def bangumi_year(entry: BangumiEntry) -> int | None:
+    start = start_of(entry.aired_from)
+    return entry.year or (start.year if start else None)
+
+
+def within(window: int, a: int | None, b: int | None) -> bool:
+    return a is not None and b is not None and abs(a - b) <= window
 
 
 def comparable(bangumi: BangumiEntry, anime: AnimeEntry, settings: LinkParams) -> bool:
@@ -94,9 +90,10 @@ class TitleLinks:
 def title_links(anime: Sequence[AnimeEntry], bangumi: Sequence[BangumiEntry], settings: LinkParams) -> TitleLinks:
     """Exact links, repeated titles resolved by year, what stays ambiguous, and each still unlinked bangumi
     record's best fuzzy candidate (at least ``min_candidate_similarity``)."""
+    anime_keys = {entry.id: normalise_title(entry.title_japanese) for entry in anime}  # once, not per candidate
     anime_by_title: dict[str, list[AnimeEntry]] = defaultdict(list)
     for entry in anime:
-        if key := normalise_title(entry.title_japanese):
+        if key := anime_keys[entry.id]:
             anime_by_title[key].append(entry)
     bangumi_by_title: dict[str, list[BangumiEntry]] = defaultdict(list)
     for entry in bangumi:
@@ -120,7 +117,7 @@ def title_links(anime: Sequence[AnimeEntry], bangumi: Sequence[BangumiEntry], se
     linked_anime = set(exact.values()) | set(by_year.values())
     pool_by_year: dict[int, list[AnimeEntry]] = defaultdict(list)
     for entry in anime:
-        if entry.id not in linked_anime and normalise_title(entry.title_japanese) and entry.start_year is not None:
+        if entry.id not in linked_anime and anime_keys[entry.id] and entry.start_year is not None:
             pool_by_year[entry.start_year].append(entry)
     candidates = []
     for record in bangumi:
@@ -129,8 +126,7 @@ def title_links(anime: Sequence[AnimeEntry], bangumi: Sequence[BangumiEntry], se
             continue
         pool = [entry for y in range(year - settings.year_window, year + settings.year_window + 1)
                 for entry in pool_by_year.get(y, []) if comparable(record, entry, settings)]
-        best = process.extract(key, [normalise_title(entry.title_japanese) for entry in pool], scorer=fuzz.ratio,
-                               limit=2)
+        best = process.extract(key, [anime_keys[entry.id] for entry in pool], scorer=fuzz.ratio, limit=2)
         if best and best[0][1] / 100 >= settings.min_candidate_similarity:
             runner_up = best[1][1] / 100 if len(best) > 1 else 0.0
             candidates.append(Candidate(record.bangumi_id, pool[best[0][2]].id, best[0][1] / 100, runner_up))
