@@ -159,6 +159,8 @@ def tiny_project(tmp_path_factory, repo_params) -> Path:
     params["drift"]["calibration"] |= {"repetitions": 10, "sample": 20}
     params["drift"]["coherence"] |= {"knn_k": 5, "folds": 2, "min_label_count": 3, "max_pairs": 200, "min_anime": 20}
     params["drift"]["space"] |= {"n_neighbors": 10, "max_points": 50}
+    params["online"]["interleaving"]["impressions_per_group"] = 3
+    params["online"]["sensitivity"]["sizes"] = [20, 200, 2000]
     params["evaluate"]["experiments"] = "experiments/tiny.yaml"
     params["tracking"]["uri"] = f"sqlite:///{project / 'mlflow.db'}"
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")

@@ -6,7 +6,7 @@ import pytest
 
 from animelab.errors import LabError
 from animelab.evaluation.runner import comparison_families
-from animelab.evaluation.experiments import IndexOverrides, load_experiments
+from animelab.evaluation.experiments import IndexOverrides, SearchSettings, load_experiments
 from tests.conftest import REPO
 
 
@@ -108,6 +108,9 @@ def test_index_overrides_reach_every_priority(repo_params):
          "extra vectors \\['title_vector'\\] are not <embedding set>:<text vector> names"),
         ("{name: e, class: deployable, axis: model, search: {extra_vectors: ['use:plot_vector']}}",
          "are not <embedding set>:<text vector> names"),
+        ("{name: e, class: deployable, axis: model, search: {extra_vectors: ['use:title_vector'], "
+         "extra_score_threshold: {'use:genre_vector': 0.4}}}",
+         "extra_score_threshold names \\['use:genre_vector'\\], which extra_vectors does not list"),
     ],
 )
 def test_invalid_variants_are_refused_with_the_reason(tmp_path, variant, message):
@@ -161,3 +164,15 @@ def test_a_retrieval_limit_below_a_metric_cut_off_is_refused(repo_params):
 
     with pytest.raises(ValidationError, match="below the deepest metric cut-off @100"):
         EvaluateParams.model_validate(repo_params.evaluate.model_dump() | {"limit": 50})
+
+
+def test_each_extra_list_takes_its_own_score_threshold():
+    from animelab.evaluation.requests import search_request
+
+    dense = {name: [1.0, 0.0] for name in ("title_vector", "use:title_vector", "use:genre_vector")}
+    per_list = SearchSettings(score_threshold=0.6, extra_vectors=["use:title_vector", "use:genre_vector"],
+                              extra_score_threshold={"use:genre_vector": 0.45})
+    shared = per_list.model_copy(update={"extra_score_threshold": 0.3})
+    for settings, expected in ((per_list, [0.6, None, 0.45]), (shared, [0.6, 0.3, 0.3])):
+        request = search_request(settings, dense, {}, limit=10)
+        assert [q.score_threshold for q in request.queries] == expected

@@ -25,7 +25,7 @@ LAYERS = [
     {"index"},
     {"sparse"},
     {"evaluation"},
-    {"finetune", "quality"},
+    {"finetune", "quality", "online"},
     {"cli", "__main__", "__init__"},
 ]
 LAYER_OF = {room: position for position, rooms in enumerate(LAYERS) for room in rooms}

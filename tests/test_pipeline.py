@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from animelab.embeddings import StaleEmbeddingsError, load_manifest, load_vector
+from animelab.evaluation.scoring import top_deployable
 from tests.conftest import TINY_VECTORS, run
 
 # Every test here reads the tiny project as `dvc repro` built it (once per session, in conftest).
@@ -324,3 +325,34 @@ def test_summary_shows_vector_coverage_and_result_bias_and_samples_are_scored(ti
     assert set(sampled["by_fraction"]) == {"0.1", "0.25"}
     assert len(sampled["samples"]) == 2  # one seed per fraction
     assert "# Evaluation on stratified corpus samples" in (tiny_project / "reports/sample_evaluation.md").read_text()
+
+
+def test_online_stage_simulates_users_and_interleaves_the_deployable_rows(tiny_project):
+    results = json.loads((tiny_project / "data/evaluate/results.json").read_text())
+    online = json.loads((tiny_project / "reports/metrics/online.json").read_text())
+    deployable = {name for name, r in results["variants"].items() if r["class"] == "deployable" and not r["holdout"]}
+    assert set(online["rows"]) == deployable
+    for scores in online["rows"].values():
+        for kind in ("cascade", "dcm", "pbm"):
+            for metrics in scores[kind].values():
+                assert metrics["ctr@page"] == pytest.approx(1 - metrics["abandonment"])
+                assert 0 <= metrics["ctr@1"] <= metrics["ctr@page"] <= 1
+    params = yaml.safe_load((tiny_project / "params.yaml").read_text())["online"]
+    compared = {(t["a"], t["b"]) for t in online["comparisons"]}
+    top = set(top_deployable(results["variants"], results["primary"], params["interleaving"]["top"]))
+    assert all(set(pair) <= top or results["baseline"] in pair for pair in compared)
+    assert {row for pair in compared if results["baseline"] in pair for row in pair} == deployable
+    assert len(online["comparisons"]) == len(compared) * len(params["users"]) * len(params["interleaving"]["methods"])
+    assert {(row["method"], row["user"]) for row in online["agreement"]} == {
+        (m, u) for m in params["interleaving"]["methods"] for u in params["users"]}
+    report = (tiny_project / "reports/online.md").read_text()
+    assert "## Impressions to significance" in report and "## Offline differences users would not notice" in report
+    assert "plotly" in (tiny_project / "reports/online.html").read_text()
+
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tiny_project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("anime-search-lab")
+    (parent,) = client.search_runs([experiment.experiment_id], filter_string="tags.stage = 'online'")
+    nested = client.search_runs([experiment.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    assert len(nested) == len(compared)

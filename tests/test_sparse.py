@@ -163,6 +163,26 @@ def test_bm25_scores_are_bm25(tmp_path, index_params):
     index.close()
 
 
+def test_cjk_stopwords_drop_the_particles_a_query_shares_with_a_japanese_title():
+    # The corpus is English but for a few Japanese titles, so a particle (に) has the IDF of a rare word.
+    english = Bm25Params(k1=1.2, b=0.75, tokenizer="multilingual", language="english", ascii_folding=True)
+    cjk = english.model_copy(update={"stopwords": ["japanese", "chinese"]})
+    titles = {"b:1": "純情ロマンチカ2(に)", "b:2": "knight castle", "b:3": "castle moat river"}
+    entries = [anime(anime_id, text) for anime_id, text in titles.items()]
+    query = "学校に行った"  # shares only the particle with b:1
+    for params, shared in ((english, 1), (cjk, 0)):
+        vectors, avg_len = bm25_documents(entries, params)
+        (encoded,) = bm25_queries([query], params, avg_len)
+        assert len(set(encoded.indices) & set(vectors.matrix[0].indices)) == shared
+    # English stopwords still apply beside the others.
+    assert bm25_queries(["the castle"], cjk, 2.0)[0].indices == bm25_queries(["castle"], cjk, 2.0)[0].indices
+
+
+def test_an_unknown_stopword_language_is_refused_with_the_known_ones():
+    with pytest.raises(ValueError, match="unknown stopword languages \\['klingon'\\]; known: .*'japanese'"):
+        Bm25Params(k1=1.2, b=0.75, tokenizer="word", language="english", ascii_folding=True, stopwords=["klingon"])
+
+
 def test_learned_weights_recover_known_true_weights():
     rng = np.random.default_rng(7)
     kinds = np.repeat(np.arange(len(FEATURE_KINDS)), 2)  # two features per kind

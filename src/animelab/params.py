@@ -257,7 +257,21 @@ class Bm25Params(Section):
     tokenizer: Literal["word", "multilingual"] = Field(
         description="Qdrant's tokenizer: word (unicode word boundaries) or multilingual (also segments CJK text)")
     language: str = Field(description="stopwords and Snowball stemmer of this language")
+    stopwords: list[str] = Field(default=[], description=(
+        "more languages whose Qdrant stopword lists are applied beside the language's (japanese, chinese: "
+        "particles such as の, に, 的 that queries in those scripts share with the few CJK titles)"))
     ascii_folding: bool = Field(description="fold accents (shōnen -> shonen)")
+
+    @field_validator("stopwords")
+    @classmethod
+    def engine_languages(cls, languages: list[str]) -> list[str]:
+        import qdrant_edge  # the engine's own list of stopword languages
+
+        known = {name.lower() for name in dir(qdrant_edge.Language) if not name.startswith("_")}
+        unknown = sorted(set(languages) - known)
+        if unknown:
+            raise ValueError(f"unknown stopword languages {unknown}; known: {sorted(known)}")
+        return languages
 
 
 class LearnedParams(Section):
@@ -528,6 +542,44 @@ class DataQualityParams(Section):
         return rules
 
 
+class UserModelParams(Section):
+    """One simulated user: per relevance grade (0, 1, 2) the chance a seen result is clicked, and the
+    chance a click satisfies (the user stops)."""
+
+    click: list[Annotated[float, Field(ge=0, le=1)]] = Field(min_length=3, max_length=3)
+    stop: list[Annotated[float, Field(ge=0, le=1)]] = Field(min_length=3, max_length=3)
+
+
+class InterleavingParams(Section):
+    methods: list[Literal["team_draft", "probabilistic"]] = Field(min_length=1)
+    click_model: Literal["cascade", "dcm", "pbm"] = Field(description="the click model users click by")
+    tau: float = Field(gt=0, description="probabilistic interleaving: a ranker picks rank r with weight 1 / r^tau")
+    impressions_per_group: int = Field(ge=1, description="simulated impressions per query group and pair")
+    top: int = Field(ge=2, description="the best deployable rows compared pairwise (the baseline faces every row)")
+
+
+class SensitivityParams(Section):
+    sizes: list[Annotated[int, Field(ge=1)]] = Field(min_length=1, description=(
+        "traffic sizes (impressions) tried, ascending: the answer is the least at which the sign test "
+        "rejects with chance >= 1/2 (the median stream's)"))
+
+    @field_validator("sizes")
+    @classmethod
+    def ascending(cls, sizes: list[int]) -> list[int]:
+        if sizes != sorted(set(sizes)):
+            raise ValueError(f"sizes must ascend without repeats: {sizes}")
+        return sizes
+
+
+class OnlineParams(Section):
+    page_size: int = Field(ge=1, description="results a user sees (the rest of a run is never examined)")
+    users: dict[str, UserModelParams] = Field(min_length=1, description="perfect, navigational, informational...")
+    pbm_eta: float = Field(ge=0, description="position-based model: rank r is examined with chance 1 / r^eta")
+    interleaving: InterleavingParams
+    sensitivity: SensitivityParams
+    alpha: float = Field(gt=0, lt=1, description="the interleaving sign tests' level")
+
+
 class Params(Section):
     seed: int
     tracking: TrackingParams
@@ -541,6 +593,7 @@ class Params(Section):
     sparse: SparseParams
     drift: DriftParams
     data_quality: DataQualityParams
+    online: OnlineParams
 
 
 class ParamsError(LabError):

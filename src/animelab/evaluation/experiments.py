@@ -25,6 +25,8 @@ from animelab.sparse.registry import LABEL_FIELDS, METHOD_OF, MODIFIERS, SET_NAM
 PRIORITY_WEIGHTS = {"high": 3.0, "medium": 2.0, "low": 1.0}
 MODELS = ("default", "genre_ft", *TEXT_ENCODERS)
 # What a variant varies; the summary and notebooks group variants by it, so a typo would make a group of one.
+# A cosine score threshold.
+Score = Annotated[float, Field(gt=-1, lt=1)]
 AXES = ("baseline", "hnsw", "quantization", "vectors", "fusion", "model", "genre_ft", "sparse", "hybrid")
 
 
@@ -60,7 +62,8 @@ class SearchSettings(Tuning):
     ``coverage`` (each list's share of the corpus) for weighted RRF, or none. ``extra_vectors``: vectors of
     other embedding sets (``use:title_vector``: title_vector by embedding set ``use``'s model) searched
     beside them, each list with the query encoded by its set's model: a multi-model hybrid;
-    ``extra_score_threshold``: their prefetches' least score (each model has its own score scale).
+    ``extra_score_threshold``: their prefetches' least score (each model has its own score scale), one
+    for all or one per extra vector (a list absent from the mapping keeps every score).
     ``low_coverage_threshold``: the least score a prefetch of a vector below the coverage minimum
     keeps, so a vector few anime have adds only the anime it really matches; ``score_threshold``: the
     same for the other dense vectors. ``sparse``: sparse vector sets searched beside (or, with
@@ -70,7 +73,7 @@ class SearchSettings(Tuning):
 
     vectors: Literal["all", "covered", "hint"] | list[str] = "all"
     extra_vectors: list[str] = []
-    extra_score_threshold: float | None = Field(default=None, gt=-1, lt=1)
+    extra_score_threshold: Score | dict[str, Score] | None = None
     fusion: Literal["rrf", "dbsf"] = "rrf"
     rrf_k: int = Field(default=RRF_K, ge=1)
     weights: Literal["priority", "coverage"] | None = None
@@ -97,6 +100,19 @@ class SearchSettings(Tuning):
         if bad:
             raise ValueError(f"extra vectors {bad} are not <embedding set>{SET_SEPARATOR}<text vector> names")
         return names
+
+    @model_validator(mode="after")
+    def thresholds_name_extra_vectors(self) -> "SearchSettings":
+        if isinstance(self.extra_score_threshold, dict):
+            unknown = sorted(set(self.extra_score_threshold) - set(self.extra_vectors))
+            if unknown:
+                raise ValueError(f"extra_score_threshold names {unknown}, which extra_vectors does not list")
+        return self
+
+    def extra_threshold(self, name: str) -> float | None:
+        if isinstance(self.extra_score_threshold, dict):
+            return self.extra_score_threshold.get(name)
+        return self.extra_score_threshold
 
     @model_validator(mode="after")
     def weights_need_rrf(self) -> "SearchSettings":

@@ -44,7 +44,7 @@ def search_request(settings: SearchSettings, dense: dict[str, list[float]], spar
         if name not in dense:
             return None
         if name in settings.extra_vectors:
-            return settings.extra_score_threshold
+            return settings.extra_threshold(name)
         rare = coverage is not None and not coverage.covered(name)
         return settings.low_coverage_threshold if rare else settings.score_threshold
 

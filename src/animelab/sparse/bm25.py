@@ -3,8 +3,9 @@
 Document text: title, English title, Japanese title, synonyms and synopsis, one per line.
 Tokenisation is Qdrant's, configured by ``sparse.bm25``: the ``word`` tokenizer (unicode word
 boundaries) or ``multilingual`` (which also segments Chinese/Japanese text), lower-casing,
-optional ASCII folding, the language's stopwords and its Snowball stemmer. Token ids are
-Qdrant's hashes of the stemmed tokens, so the same model must encode documents and queries.
+optional ASCII folding, the language's stopwords (and those of ``stopwords``' languages) and its
+Snowball stemmer. Token ids are Qdrant's hashes of the stemmed tokens, so the same model must encode
+documents and queries.
 
 A document's value on a token is BM25's term-frequency part,
 ``tf (k1 + 1) / (tf + k1 (1 - b + b dl / avg_len))``; a query's is 1 per distinct token. The
@@ -41,10 +42,18 @@ def document_text(entry: AnimeEntry) -> str:
     return "\n".join(part for part in parts if part)
 
 
+def stopwords(params: Bm25Params) -> qe.StopwordsSet | None:
+    """The language's stopwords and those of ``params.stopwords``; None: the language's alone."""
+    if not params.stopwords:
+        return None
+    return qe.StopwordsSet(languages={getattr(qe.Language, name.capitalize())
+                                      for name in (params.language, *params.stopwords)})
+
+
 def bm25_model(params: Bm25Params, avg_len: float, b: float | None = None) -> qe.Bm25:
     return qe.Bm25(qe.Bm25Config(k=params.k1, b=params.b if b is None else b, avg_len=avg_len,
                                  tokenizer=TOKENIZERS[params.tokenizer], language=params.language,
-                                 ascii_folding=params.ascii_folding))
+                                 stopwords=stopwords(params), ascii_folding=params.ascii_folding))
 
 
 def token_count(model_without_length_norm: qe.Bm25, k1: float, text: str) -> float:
