@@ -75,10 +75,13 @@ def online_markdown(result: dict[str, Any], offline: dict[str, float], settings:
         lines += [f"### {kind}", "", *metrics_table(result["rows"], offline, kind, users), ""]
     lines += ["## Interleaving against the offline verdicts", "",
               f"{len(result['pairs'])} pairs: the {settings['interleaving']['top']} best deployable rows pairwise "
-              "and the baseline against every other deployable row. Per pair, method and user, "
-              f"{settings['interleaving']['impressions_per_group']} impressions per query group, clicks by the "
-              f"{settings['interleaving']['click_model']} model; the online score is the macro mean outcome "
-              "(+1 when b's results get more clicks), tested like the offline score (paired t on weighted "
+              f"and the baseline against every other deployable row; clicks by the "
+              f"{settings['interleaving']['click_model']} model. Per query, an impression's chances of b winning, "
+              "a tie and a winning are exact for team draft (every equally likely draft, the click model's exact "
+              "click-difference distribution) and simulated for probabilistic interleaving "
+              f"({settings['interleaving']['impressions_per_group']} impressions per query group). The online "
+              "score is the macro mean expected outcome (+1 when b's results get more clicks), tested like the "
+              "offline score (paired t on weighted "
               f"query-group values, {result['correction']} over the pairs, alpha {settings['alpha']}).", "",
               "Direction: share of the offline-significant pairs where interleaving prefers the same row; "
               "significant: where it does so significantly; verdict: share of all pairs whose verdict "
