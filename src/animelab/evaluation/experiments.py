@@ -24,9 +24,9 @@ from animelab.sparse.registry import LABEL_FIELDS, METHOD_OF, MODIFIERS, SET_NAM
 
 PRIORITY_WEIGHTS = {"high": 3.0, "medium": 2.0, "low": 1.0}
 MODELS = ("default", "genre_ft", *TEXT_ENCODERS)
-# What a variant varies; the summary and notebooks group variants by it, so a typo would make a group of one.
 # A cosine score threshold.
 Score = Annotated[float, Field(gt=-1, lt=1)]
+# What a variant varies; the summary and notebooks group variants by it, so a typo would make a group of one.
 AXES = ("baseline", "hnsw", "quantization", "vectors", "fusion", "model", "genre_ft", "sparse", "hybrid")
 
 
