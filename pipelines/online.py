@@ -28,9 +28,7 @@ def main(argv: list[str] | None = None) -> None:
             for name in deployable_rows(results["variants"])}
     judged = split.qrels.to_dict()
     qrels = {query: judged[query] for query in split.qrels.keys()}  # the design's query order
-    design = Design.of(list(qrels), {q.id: q for q in split.queries}, params.evaluate.query_understanding,
-                       params.evaluate.by_script)
-    result = evaluate_online(params.online, results, runs, qrels, design, params.seed)
+    result = evaluate_online(params.online, results, runs, qrels, Design.of_split(split, params.evaluate), params.seed)
     settings = params.online.model_dump(mode="json")
     offline = {name: results["variants"][name]["scores"]["macro"][results["primary"]] for name in runs}
     write_json(args.metrics, {"agreement": result["agreement"], "rows": result["rows"],

@@ -101,7 +101,7 @@ def test_exact_team_draft_outcome_chances_match_simulated_impressions(kind):
     model = ClickModel((0.4, 0.7, 0.9), (0.1, 0.3, 0.5), kind=kind)
     a, b = ["r1", "n1", "r2", "n2", "n3"], ["n1", "r2", "r3", "r1"]
     judged = {"r1": 2, "r2": 1, "r3": 2}
-    exact = team_draft_chances(a, b, judged, model, size=6)
+    (exact,) = team_draft_chances(a, b, judged, [model], size=6)
     rng = np.random.default_rng(5)
     outcomes = []
     for _ in range(30_000):

@@ -207,15 +207,10 @@ def check_variants(params: Params, experiments: Experiments) -> dict[str, ModelS
     return {variant.name: model_source(params, variant) for variant in defined}
 
 
-def design_of(params: Params, split: GoldSplit) -> scoring.Design:
-    return scoring.Design.of(list(split.qrels.keys()), {q.id: q for q in split.queries},
-                             params.evaluate.query_understanding, params.evaluate.by_script)
-
-
 def choose_baseline(evaluation: Evaluation, experiments: Experiments, sources: dict[str, ModelSource | str],
                     tuning: GoldSplit) -> tuple[Variant, dict[str, Any]]:
     """The candidate with the best primary score on the tuning split (the first listed on a tie)."""
-    design = design_of(evaluation.params, tuning)
+    design = scoring.Design.of_split(tuning, evaluation.params.evaluate)
     primary = evaluation.params.evaluate.primary
     table = {}
     for candidate in tqdm(experiments.candidates, desc=f"baseline candidates ({experiments.choose_on})", unit="variant"):
@@ -249,7 +244,7 @@ def evaluate_all(params: Params, experiments: Experiments, split: GoldSplit, ent
     records, values = {}, {}
     skipped = {}
     views = {False: split, True: split.held_out(settings.split)}
-    designs = {holdout: design_of(params, view) for holdout, view in views.items()}
+    designs = {holdout: scoring.Design.of_split(view, settings) for holdout, view in views.items()}
     for variant in tqdm(experiments.all(), desc="variants", unit="variant"):
         source = sources[variant.name]
         if isinstance(source, str):

@@ -22,7 +22,7 @@ from animelab.evaluation import scoring
 from animelab.evaluation.experiments import Experiments, Variant
 from animelab.evaluation.models import model_source
 from animelab.evaluation.report import mark
-from animelab.evaluation.runner import Evaluation, check_variants, design_of, evaluate_variant
+from animelab.evaluation.runner import Evaluation, check_variants, evaluate_variant
 from animelab.gold.splits import GoldSplit
 from animelab.params import Params
 
@@ -53,7 +53,7 @@ def score_sample(evaluation: Evaluation, baseline: Variant, rows: list[Variant],
     summary: dict[str, Any] = {"anime": len(anime), "queries": len(view.queries)}
     if not {q.category for q in view.queries} - set(settings.query_understanding):
         return summary | {"skipped": "no query of a ranking category keeps a relevant anime in the sample"}
-    design = design_of(params, view)
+    design = scoring.Design.of_split(view, params.evaluate)
     values, scores = {}, {}
     for variant in [baseline, *rows]:
         record, _, values[variant.name] = evaluate_variant(evaluation, variant, sources[variant.name], split, view,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from ranx import Qrels, Run, evaluate
@@ -21,6 +21,10 @@ from statsmodels.stats.multitest import multipletests
 
 from animelab.errors import LabError
 from animelab.index.exact import recall_at_k
+
+if TYPE_CHECKING:
+    from animelab.gold.splits import GoldSplit
+    from animelab.params import EvaluateParams
 
 OVERALL = "all"
 MACRO = "macro"  # the mean over the ranking categories of each one's query mean
@@ -132,6 +136,12 @@ class Design:
         subgroups = {f"{category}/{script}": (categories == category) & (scripts == script)
                      for category in by_script for script in sorted(set(scripts[categories == category].tolist()))}
         return cls(categories, groups, ranking, subgroups)
+
+    @classmethod
+    def of_split(cls, split: GoldSplit, settings: EvaluateParams) -> "Design":
+        """A gold split's design, in its qrels' query order, with the evaluate settings' categories."""
+        return cls.of(list(split.qrels.keys()), {q.id: q for q in split.queries}, settings.query_understanding,
+                      settings.by_script)
 
     def subset(self, mask: np.ndarray) -> "Design":
         """The design of the masked queries only (script subgroups dropped)."""

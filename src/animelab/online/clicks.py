@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from animelab.params import OnlineParams, UserModelParams
+from animelab.params import UserModelParams
 
 CLICK_MODELS = ("cascade", "dcm", "pbm")
 
@@ -108,12 +108,6 @@ class ClickModel:
 
 def click_model(kind: str, user: UserModelParams, eta: float) -> ClickModel:
     return ClickModel(tuple(user.click), tuple(user.stop), eta, kind)
-
-
-def click_models(params: OnlineParams) -> dict[tuple[str, str], ClickModel]:
-    """{(click model, user): model} for every click model and every user of the params."""
-    return {(kind, name): click_model(kind, user, params.pbm_eta)
-            for kind in CLICK_MODELS for name, user in params.users.items()}
 
 
 def err(grades: np.ndarray, max_grade: int = 2) -> float:

@@ -81,14 +81,12 @@ def compared_pairs(records: dict[str, Any], baseline: str, primary: str, top: in
 
 
 def offline_verdict(results: dict[str, Any], a: str, b: str) -> dict[str, Any]:
-    """The evaluate stage's test of ``b`` against ``a`` on the primary macro score (delta = b - a)."""
+    """The evaluate stage's test of ``b`` against ``a`` on the primary macro score (delta = b - a): their
+    pairwise test, else ``b``'s test against the baseline ``a`` (``compared_pairs`` puts the baseline first)."""
     for test in results["pairwise"]:
         if {test["a"], test["b"]} == {a, b}:
             sign = 1 if test["b"] == b else -1
             return {"delta": sign * test["delta"], "significant": test["significant"], "family": "pairwise"}
-    if b == results["baseline"]:
-        flipped = offline_verdict(results, b, a)
-        return flipped | {"delta": -flipped["delta"]}
     test = results["variants"][b]["vs_baseline"][scoring.MACRO][results["primary"]]
     return {"delta": test["delta"], "significant": test["significant"], "family": "vs_baseline"}
 
@@ -100,20 +98,24 @@ def group_members(design: scoring.Design) -> list[np.ndarray]:
             for group in dict.fromkeys(design.groups[ranking].tolist())]
 
 
-def team_draft_chances(page_a: list[str], page_b: list[str], judged: dict[str, int], model: ClickModel,
+def team_draft_chances(page_a: list[str], page_b: list[str], judged: dict[str, int], models: list[ClickModel],
                        size: int) -> np.ndarray:
-    """Exact (b wins, tie, a wins) of one team-draft impression: the mean over every equally likely draft."""
+    """Per model, the exact (b wins, tie, a wins) of one team-draft impression: the mean over every
+    equally likely draft (enumerated once for all models)."""
     drafts = team_drafts(page_a, page_b, size)
     if not drafts[0][0]:
-        return np.array([0.0, 1.0, 0.0])
+        return np.tile([0.0, 1.0, 0.0], (len(models), 1))
     width = max(len(page) for page, _ in drafts)
     grades = np.zeros((len(drafts), width), dtype=int)
     credits = np.zeros((len(drafts), width), dtype=int)  # 0: a padding slot nobody clicks (grade 0, no credit)
     for row, (page, teams) in enumerate(drafts):
         grades[row, :len(page)] = page_grades(page, judged)
         credits[row, :len(page)] = np.where(teams == 1, 1, -1)
-    chances = model.outcome_chances(grades, credits)
-    return chances.mean(axis=0)
+    return np.stack([model.outcome_chances(grades, credits).mean(axis=0) for model in models])
+
+
+def outcome_shares(outcomes: np.ndarray) -> np.ndarray:
+    return np.array([np.mean(outcomes == 1), np.mean(outcomes == 0), np.mean(outcomes == -1)])
 
 
 def sampled_chances(pages_a: list[list[str]], pages_b: list[list[str]], qrels: list[dict[str, int]],
@@ -128,10 +130,9 @@ def sampled_chances(pages_a: list[list[str]], pages_b: list[list[str]], qrels: l
         for i, query in enumerate(drawn):
             page, credits = interleave(pages_a[query], pages_b[query], size, rng)
             outcomes[i] = outcome(credits, model.sample(page_grades(page, qrels[query]), rng))
-        shares = lambda picked: np.array([np.mean(picked == 1), np.mean(picked == 0), np.mean(picked == -1)])
-        chances[members] = shares(outcomes)
+        chances[members] = outcome_shares(outcomes)
         for query in np.unique(drawn):
-            chances[query] = shares(outcomes[drawn == query])
+            chances[query] = outcome_shares(outcomes[drawn == query])
     return chances
 
 
@@ -170,6 +171,16 @@ def verdict_class(delta: float, significant: bool) -> int:
     return int(np.sign(delta)) if significant else 0
 
 
+def pair_test(chances: np.ndarray, weights: np.ndarray, design: scoring.Design) -> dict[str, Any]:
+    """The online verdict of one pair from its per-query outcome chances (rows: b wins, tie, a wins)."""
+    credit = chances[:, 0] - chances[:, 2]
+    weighted = design.weighted_groups(credit, scoring.MACRO)
+    wins, ties, losses = weights @ chances
+    return {"p_value": float(stats.ttest_1samp(weighted, 0.0).pvalue) if np.any(weighted) else 1.0,
+            "delta": design.score(credit, scoring.MACRO),
+            "wins_b": float(wins), "ties": float(ties), "wins_a": float(losses)}
+
+
 def compare_pairs(params: OnlineParams, results: dict[str, Any], pages: dict[str, list[list[str]]],
                   qrels: list[dict[str, int]], design: scoring.Design, seed: int, correction: str) -> dict[str, Any]:
     """Every compared pair under every interleaving method and user: the per-query outcome chances, the
@@ -178,44 +189,40 @@ def compare_pairs(params: OnlineParams, results: dict[str, Any], pages: dict[str
     pairs = compared_pairs(results["variants"], results["baseline"], results["primary"], settings.top)
     groups = group_members(design)
     weights = impression_weights(design)
-    ranking = np.isin(design.categories, design.ranking)
-    methods = [name for name in interleavers(settings.tau) if name in settings.methods]
+    ranking = np.flatnonzero(np.isin(design.categories, design.ranking))
+    methods = {name: interleave for name, interleave in interleavers(settings.tau).items() if name in settings.methods}
+    models = {user: click_model(settings.click_model, behaviour, params.pbm_eta)
+              for user, behaviour in params.users.items()}
+    families: dict[tuple[str, str], list[dict[str, Any]]] = {(m, u): [] for m in methods for u in models}
+    for method, interleave in methods.items():
+        for a, b in tqdm(pairs, desc=f"interleaved pairs ({method})", unit="pair"):
+            by_user = {user: np.zeros((len(qrels), 3)) for user in models}
+            if method == "team_draft":  # the drafts of a query are enumerated once for every user
+                for q in ranking:
+                    exact = team_draft_chances(pages[a][q], pages[b][q], qrels[q], list(models.values()),
+                                               params.page_size)
+                    for user, row in zip(models, exact, strict=True):
+                        by_user[user][q] = row
+            else:
+                by_user = {user: sampled_chances(pages[a], pages[b], qrels, groups, interleave, model,
+                                                 params.page_size, settings.impressions_per_group,
+                                                 rng_for(seed, method, user, a, b))
+                           for user, model in models.items()}
+            for user, chances in by_user.items():
+                families[method, user].append({"a": a, "b": b, "method": method, "user": user}
+                                              | pair_test(chances, weights, design)
+                                              | {"offline": offline_verdict(results, a, b)})
     comparisons: list[dict[str, Any]] = []
-    progress = tqdm(total=len(pairs) * len(methods) * len(params.users), desc="interleaved pairs", unit="pair")
-    for method in methods:
-        for user, behaviour in params.users.items():
-            model = click_model(settings.click_model, behaviour, params.pbm_eta)
-            family = []
-            for a, b in pairs:
-                if method == "team_draft":
-                    chances = np.zeros((len(qrels), 3))
-                    chances[ranking] = [team_draft_chances(pages[a][q], pages[b][q], qrels[q], model, params.page_size)
-                                        for q in np.flatnonzero(ranking)]
-                else:
-                    chances = sampled_chances(pages[a], pages[b], qrels, groups, interleavers(settings.tau)[method],
-                                              model, params.page_size, settings.impressions_per_group,
-                                              rng_for(seed, method, user, a, b))
-                credit = chances[:, 0] - chances[:, 2]
-                weighted = design.weighted_groups(credit, scoring.MACRO)
-                wins, ties, losses = weights @ chances
-                family.append({
-                    "a": a, "b": b, "method": method, "user": user,
-                    "p_value": float(stats.ttest_1samp(weighted, 0.0).pvalue) if np.any(weighted) else 1.0,
-                    "delta": design.score(credit, scoring.MACRO),
-                    "wins_b": float(wins), "ties": float(ties), "wins_a": float(losses),
-                    "offline": offline_verdict(results, a, b)})
-                progress.update()
-            scoring.adjust(family, params.alpha, correction)
-            for test in family:
-                # Sampled chances of two equal rankings differ by chance: a size is only read off a real difference.
-                resolved = method == "team_draft" or test["significant"]
-                test["median_impressions"] = impressions_to_significance(
-                    test["wins_b"], test["wins_a"], params.sensitivity.sizes, params.alpha) if resolved else None
-                test["resolved"] = resolved
-            comparisons.extend(family)
-    progress.close()
+    for (method, _), family in families.items():
+        scoring.adjust(family, params.alpha, correction)
+        for test in family:
+            # Sampled chances of two equal rankings differ by chance: a size is only read off a real difference.
+            test["resolved"] = method == "team_draft" or test["significant"]
+            test["median_impressions"] = impressions_to_significance(
+                test["wins_b"], test["wins_a"], params.sensitivity.sizes, params.alpha) if test["resolved"] else None
+        comparisons.extend(family)
     return {"pairs": [list(pair) for pair in pairs], "comparisons": comparisons,
-            "agreement": agreement(comparisons, methods, params.users)}
+            "agreement": agreement(comparisons, list(methods), params.users)}
 
 
 def agreement(comparisons: list[dict[str, Any]], methods: list[str], users: dict[str, Any]) -> list[dict[str, Any]]:
