@@ -15,8 +15,12 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
+# Outputs already in the DVC remote (.dvc/config: ../dvc-remote beside the checkout) are pulled, not recomputed;
+# what a run computes is pushed back for the next clone.
 repro: setup
+	$(RUN) dvc pull --allow-missing
 	$(RUN) dvc repro
+	$(RUN) dvc push
 
 test: setup
 	$(RUN) pytest

@@ -17,7 +17,7 @@ from animelab.corpus.ingest import anime_sources, ingest
 from animelab.corpus.schema import AnimeEntry
 from animelab.embeddings import embed_text_vector
 from animelab.encoders.registry import text_encoder
-from animelab.errors import run_stage
+from animelab.stages import run_stage
 from animelab.evaluation.timing import machine, measure
 from animelab.fields import TEXT_VECTOR_NAMES
 from animelab.io import write_json, write_text

@@ -19,10 +19,12 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
-from animelab.evaluation.timing import latency_summary, machine, measure, timed_search
+from animelab.evaluation.timing import (concurrent_latency, in_fresh_process, index_memory, latency_summary,
+                                        machine, timed_search)
 from animelab.corpus.readers import read_corpus
 from animelab.embeddings import VectorEmbeddings, load_vector
-from animelab.errors import LabError, run_stage
+from animelab.errors import LabError
+from animelab.stages import run_stage
 from animelab.index.build import spec_for
 from animelab.index.edge import EdgeIndex
 from animelab.index.exact import ExactIndex, recall_at_k
@@ -64,9 +66,10 @@ def load_bench_config(path: Path) -> BenchConfig:
         raise LabError(f"{path}: {error}") from error
 
 
-def quantized(params: IndexParams, setting: QuantizationParams) -> IndexParams:
+def quantized(params: IndexParams, setting: QuantizationParams, on_disk: bool) -> IndexParams:
     return params.model_copy(update={
-        "priorities": {name: p.model_copy(update={"quantization": setting}) for name, p in params.priorities.items()}
+        "priorities": {name: p.model_copy(update={"quantization": setting, "on_disk": on_disk})
+                       for name, p in params.priorities.items()}
     })
 
 
@@ -75,30 +78,73 @@ def result_ids(index: EdgeIndex, requests: list[SearchRequest]) -> tuple[list[li
     return [[hit.anime_id for hit in hits] for hits in found], seconds
 
 
+# Bytes one vector of d dimensions needs in RAM, by quantization: what memory as paid is compared to.
+def theoretical_bytes(setting: QuantizationParams, dims: int, on_disk: bool) -> float:
+    if setting.kind == "scalar":
+        return dims
+    if setting.kind == "binary":
+        return dims / 8
+    if setting.kind == "product":
+        return 4 * dims / setting.compression
+    return 0 if on_disk else 4 * dims
+
+
+def file_components(files: dict[str, int]) -> dict[str, int]:
+    """Index file bytes grouped by what they hold (originals, quantized vectors, HNSW graph, the rest)."""
+    totals: dict[str, int] = {}
+    for name, size in files.items():
+        parts = name.split("/")
+        if any(part.startswith("vector_index-") for part in parts):
+            kind = "graph"
+        elif any("quantized" in part for part in parts):
+            kind = "quantized"
+        elif any(part.startswith("vector_storage-") for part in parts):
+            kind = "originals"
+        else:
+            kind = "other"
+        totals[kind] = totals.get(kind, 0) + size
+    return totals
+
+
+def index_files(path: Path) -> dict[str, int]:
+    return {str(file.relative_to(path)): file.stat().st_size for file in sorted(path.rglob("*")) if file.is_file()}
+
+
 def run_config_group(name: str, config: BenchConfig, quantization: str, params: IndexParams, dims: dict,
-                     points: Iterator[IndexPoint],
+                     counts: dict[str, int], points: Iterator[IndexPoint],
                      workloads: dict[str, tuple[list[SearchRequest], list[list[str]]]], hnsw_ef: int,
-                     workdir: Path) -> list[dict]:
-    """Build one index, then run every search configuration that shares its quantization."""
-    spec = collection_spec(quantized(params, config.quantizations[quantization]), dims)
-    path = workdir / quantization
+                     workdir: Path, on_disk: bool, clients: list[int]) -> list[dict]:
+    """Build one index, then run every search configuration that shares its quantization: latency and recall,
+    throughput under ``clients`` concurrent clients (the first configuration), then, each in a fresh process,
+    the resident memory its searches leave."""
+    setting = config.quantizations[quantization]
+    spec = collection_spec(quantized(params, setting, on_disk), dims)
+    path = workdir / f"{quantization}{'-on-disk' if on_disk else ''}"
     report = EdgeIndex.build(path, spec, points, params.batch_size, params.indexing_threads, params.segments)
+    theoretical = sum(counts[vector] * theoretical_bytes(setting, size, on_disk) for vector, size in dims.items())
     rows = []
-    with measure() as opened:
-        index = EdgeIndex(path)
-        for label, options in [(row.name, row.search) for row in config.rows if row.quantization == quantization]:
-            tuning = Tuning(hnsw_ef=hnsw_ef, **options)
-            row = {"dataset": name, "config": label, "build_seconds": round(report.seconds, 2),
-                   "disk_mib": round(report.disk_bytes / 2**20, 1)}
-            for workload, (requests, exact) in workloads.items():
-                tuned = [replace(r, tuning=tuning) for r in requests]
-                timed_search(index, tuned)  # warm-up pass: page in what the searches touch
-                found, seconds = result_ids(index, tuned)
-                row[workload] = latency_summary(seconds) | {"recall_at_10": round(recall_at_k(found, exact, 10), 4)}
-            rows.append(row)
-        index.close()
+    index = EdgeIndex(path)
+    for label, options in [(row.name, row.search) for row in config.rows if row.quantization == quantization]:
+        tuning = Tuning(hnsw_ef=hnsw_ef, **options)
+        row = {"dataset": name, "config": label, "originals": "disk (mmap)" if on_disk else "RAM",
+               "build_seconds": round(report.seconds, 2), "disk_mib": round(report.disk_bytes / 2**20, 1),
+               "vectors": sum(counts.values()), "theoretical_ram_bytes": theoretical, "tuning": tuning}
+        for workload, (requests, exact) in workloads.items():
+            tuned = [replace(r, tuning=tuning) for r in requests]
+            timed_search(index, tuned)  # warm-up pass: page in what the searches touch
+            found, seconds = result_ids(index, tuned)
+            row[workload] = latency_summary(seconds) | {"recall_at_10": round(recall_at_k(found, exact, 10), 4)}
+            if not rows and clients:
+                row[workload]["concurrency"] = [concurrent_latency(index.search, tuned * 2, n) for n in clients]
+        rows.append(row)
+    index.close()
+    first_workload = next(iter(workloads.values()))[0]
+    files = index_files(path)
     for row in rows:
-        row["ram_mib"] = round(opened.peak_rss_mib - opened.start_rss_mib, 1)
+        tuning = row.pop("tuning")
+        memory = in_fresh_process(index_memory, path, [replace(r, tuning=tuning) for r in first_workload])
+        row["memory"] = memory | {"components": file_components(files),
+                                  "resident_components": file_components(memory.pop("files"))}
     logging.info("%s / %s: %s", name, quantization, rows)
     return rows
 
@@ -112,7 +158,7 @@ def fused_reference(index_dir: Path, requests: list[SearchRequest]) -> list[list
 
 
 def corpus_benchmark(params, config: BenchConfig, embeddings_dir: Path, corpus_path: Path, queries: int,
-                     hnsw_ef: int, workdir: Path) -> list[dict]:
+                     hnsw_ef: int, workdir: Path, clients: list[int]) -> list[dict]:
     index_params = params.index
     spec = spec_for(index_params, embeddings_dir)
     dense = {name: load_vector(embeddings_dir, name) for name in spec.dense_names}
@@ -126,15 +172,22 @@ def corpus_benchmark(params, config: BenchConfig, embeddings_dir: Path, corpus_p
     reference = workdir / "reference"
     EdgeIndex.build(reference, spec, index_points(entries, dense), index_params.batch_size)
     workloads = {"single": (single, exact_single), f"fused_{len(spec.dense_names)}": (fused, fused_reference(reference, fused))}
+    counts = {name: len(vectors.ids) for name, vectors in dense.items()}
     rows = []
-    for quantization in config.quantizations:
-        rows += run_config_group("corpus", config, quantization, index_params, dims, index_points(entries, dense),
-                                 workloads, hnsw_ef, workdir)
+    for quantization, on_disk in builds(list(config.quantizations)):
+        rows += run_config_group("corpus", config, quantization, index_params, dims, counts,
+                                 index_points(entries, dense), workloads, hnsw_ef, workdir, on_disk, clients)
     return rows
 
 
+def builds(quantizations: list[str]) -> list[tuple[str, bool]]:
+    """Each quantization with the originals memory-mapped from disk (quantized vectors in RAM): the layout in
+    which quantization saves memory; and no quantization with the originals in RAM, the reference."""
+    return [("none", False)] * ("none" in quantizations) + [(name, True) for name in quantizations]
+
+
 def synthetic_benchmark(params, config: BenchConfig, embeddings_dir: Path, size: int, queries: int, hnsw_ef: int,
-                        workdir: Path, quantizations: list[str]) -> list[dict]:
+                        workdir: Path, quantizations: list[str], clients: list[int]) -> list[dict]:
     base = load_vector(embeddings_dir, "title_vector").dense
     vectors = resample_with_noise(base, size, noise=0.5, seed=params.seed)
     query_vectors = resample_with_noise(base, queries, noise=0.5, seed=params.seed + 1)
@@ -150,10 +203,10 @@ def synthetic_benchmark(params, config: BenchConfig, embeddings_dir: Path, size:
             yield IndexPoint(anime_id, {"title_vector": row.tolist()}, {"anime_id": anime_id})
 
     rows = []
-    for quantization in quantizations:
+    for quantization, on_disk in builds(quantizations):
         rows += run_config_group(f"synthetic {size:,}", config, quantization, index_params,
-                                 {"title_vector": base.shape[1]},
-                                 points(), workloads, hnsw_ef, workdir)
+                                 {"title_vector": base.shape[1]}, {"title_vector": size},
+                                 points(), workloads, hnsw_ef, workdir, on_disk, clients)
     return rows
 
 
@@ -171,22 +224,56 @@ def markdown(report: dict) -> str:
     lines = ["# Index benchmark", "",
              f"Qdrant Edge, HNSW per priority from params.yaml (title_vector: high), hnsw_ef={report['hnsw_ef']}, "
              f"{report['queries']} held-out queries, top 10; recall@10 against exact search; latency of one "
-             f"sequential query; QPS = 1 / mean latency; RAM = RSS growth while the index is open and searched. "
+             f"sequential query; QPS = 1 / mean latency. Every quantization is built with the original vectors "
+             f"memory-mapped from disk and the quantized ones in RAM (the layout in which quantization saves "
+             f"memory); no quantization is also built with the originals in RAM. Memory is measured as paid: in a "
+             f"fresh process, after opening the index and running the {report['queries']} queries once, the growth "
+             f"of anonymous resident memory (what RAM must hold) and of file-backed resident memory (mapped index "
+             f"pages: page cache the kernel can drop and read again). Nothing else ran on the machine. "
              f"Machine: {', '.join(f'{k} {v}' for k, v in report['machine'].items())}.", ""]
     for dataset in dict.fromkeys(row["dataset"] for row in report["rows"]):
         rows = [row for row in report["rows"] if row["dataset"] == dataset]
-        workloads = [key for key in rows[0] if isinstance(rows[0][key], dict)]
+        workloads = [key for key in rows[0] if isinstance(rows[0][key], dict) and "p50_ms" in rows[0][key]]
         lines += [f"## {dataset}", "",
-                  "| config | build s | disk MiB | RAM MiB | " + " | ".join(
+                  "| config | originals | build s | disk MiB | anonymous MiB | file-backed MiB | " + " | ".join(
                       f"{w} p50 ms | {w} p95 ms | {w} p99 ms | {w} QPS | {w} recall@10" for w in workloads) + " |",
-                  "|---|" + "---:|" * (3 + 5 * len(workloads))]
+                  "|---|---|" + "---:|" * (4 + 5 * len(workloads))]
         for row in rows:
-            cells = [row["config"], f"{row['build_seconds']:.1f}", f"{row['disk_mib']:.0f}", f"{row['ram_mib']:.0f}"]
+            memory = row["memory"]
+            cells = [row["config"], row["originals"], f"{row['build_seconds']:.1f}", f"{row['disk_mib']:.0f}",
+                     f"{memory['anonymous'] / 2**20:.1f}", f"{memory['file'] / 2**20:.1f}"]
             for w in workloads:
                 m = row[w]
                 cells += [f"{m['p50_ms']:.2f}", f"{m['p95_ms']:.2f}", f"{m['p99_ms']:.2f}", f"{m['qps']:.0f}",
                           f"{m['recall_at_10']:.3f}"]
             lines.append("| " + " | ".join(cells) + " |")
+        lines += ["", f"### Memory as paid ({dataset}: {rows[0]['vectors']:,} vectors)", "",
+                  "Bytes per stored vector. Theoretical: what the vectors searched in RAM need (float32 4d, int8 d, "
+                  "binary d/8, product 4d/x; 0 for originals left on disk). Index files: the on-disk size of each "
+                  "part; resident: how much of it the searches paged in.", "",
+                  "| config | originals | theoretical in RAM | anonymous | anonymous / theoretical | file-backed | "
+                  "files: originals | files: quantized | files: graph | resident: originals | resident: quantized | "
+                  "resident: graph |", "|---|---|" + "---:|" * 10]
+        for row in rows:
+            memory, count = row["memory"], row["vectors"]
+            files, resident = memory["components"], memory["resident_components"]
+            theoretical = row["theoretical_ram_bytes"] / count
+            ratio = f"{memory['anonymous'] / row['theoretical_ram_bytes']:.2f}" if theoretical else "-"
+            lines.append("| " + " | ".join([
+                row["config"], row["originals"], f"{theoretical:.0f}", f"{memory['anonymous'] / count:.0f}", ratio,
+                f"{memory['file'] / count:.0f}",
+                *(f"{files.get(part, 0) / count:.0f}" for part in ("originals", "quantized", "graph")),
+                *(f"{resident.get(part, 0) / count:.0f}" for part in ("originals", "quantized", "graph"))]) + " |")
+        concurrent = [(row, w) for row in rows for w in workloads if "concurrency" in row[w]]
+        if concurrent:
+            lines += ["", f"### Concurrent clients ({dataset})", "",
+                      "Threads sharing one open shard, each sending its share of the queries (each query twice) "
+                      "one after another; QPS = queries / wall seconds.", "",
+                      "| config | originals | workload | clients | QPS | p50 ms | p95 ms |", "|---|---|---|---:|---:|---:|---:|"]
+            for row, w in concurrent:
+                for level in row[w]["concurrency"]:
+                    lines.append(f"| {row['config']} | {row['originals']} | {w} | {level['clients']} | "
+                                 f"{level['qps']:.0f} | {level['p50_ms']:.2f} | {level['p95_ms']:.2f} |")
         lines.append("")
     stats = report["title_vector_anisotropy"]
     lines += [f"title_vector embeddings: mean cosine of random pairs {stats['mean_cosine_of_random_pairs']}, "
@@ -205,7 +292,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--configs", type=Path, default=Path("experiments/bench_index.yaml"),
                         help="the quantizations built and the search rows run on each")
     parser.add_argument("--synthetic-quantizations", default="none,scalar-int8,binary,product-x16",
-                        help="comma-separated names of --configs quantizations (product-x32 takes ~10 min at 200k)")
+                        help="comma-separated names of --configs quantizations (product-x16 takes ~12 min to build at 200k)")
+    parser.add_argument("--clients", default="1,2,4,8",
+                        help="comma-separated numbers of concurrent clients for the throughput table")
     parser.add_argument("--out", type=Path, default=Path("reports/bench_index"))
     args = parser.parse_args(argv)
     params = load_params(args.params)
@@ -214,11 +303,12 @@ def main(argv: list[str] | None = None) -> None:
     if unknown:
         raise LabError(f"--synthetic-quantizations: {unknown} are not in {args.configs}")
     with tempfile.TemporaryDirectory(prefix="bench-index-") as workdir:
+        clients = [int(n) for n in args.clients.split(",") if n]
         rows = corpus_benchmark(params, config, args.embeddings, args.corpus, args.queries, args.hnsw_ef,
-                                Path(workdir) / "corpus")
+                                Path(workdir) / "corpus", clients)
         if args.synthetic_size:
             rows += synthetic_benchmark(params, config, args.embeddings, args.synthetic_size, args.queries, args.hnsw_ef,
-                                        Path(workdir) / "synthetic", args.synthetic_quantizations.split(","))
+                                        Path(workdir) / "synthetic", args.synthetic_quantizations.split(","), clients)
     report = {"hnsw_ef": args.hnsw_ef, "queries": args.queries, "machine": machine(), "rows": rows,
               "title_vector_anisotropy": anisotropy(load_vector(args.embeddings, "title_vector").dense)}
     write_json(args.out.with_suffix(".json"), report)

@@ -13,7 +13,7 @@ from animelab.dataquality.links import link_report
 from animelab.dataquality.report import data_quality_html
 from animelab.dataquality.sampling import sampling_report
 from animelab.dataquality.tracking import headline_metrics, log_data_quality
-from animelab.errors import run_stage, stage_args
+from animelab.stages import run_stage, stage_args
 from animelab.io import write_csv, write_json, write_text
 from animelab.params import load_params
 

@@ -7,7 +7,8 @@ import time
 
 from animelab.corpus.readers import read_corpus
 from animelab.embeddings import load_manifest, load_vector
-from animelab.errors import LabError, run_stage, stage_args
+from animelab.errors import LabError
+from animelab.stages import run_stage, stage_args
 from animelab.io import write_json, write_text
 from animelab.params import load_params
 from animelab.quality import coherence, drift

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from animelab.corpus.readers import read_corpus
 from animelab.embeddings import embed_corpus
-from animelab.errors import run_stage, stage_args
+from animelab.stages import run_stage, stage_args
 from animelab.io import write_json
 from animelab.params import load_params
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from animelab.corpus.readers import read_corpus
-from animelab.errors import run_stage, stage_args
+from animelab.stages import run_stage, stage_args
 from animelab.evaluation.tracking import log_evaluation
 from animelab.evaluation.runner import evaluate_all
 from animelab.evaluation.experiments import load_experiments

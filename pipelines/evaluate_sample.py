@@ -7,7 +7,7 @@ import json
 import logging
 
 from animelab.corpus.readers import read_corpus
-from animelab.errors import run_stage, stage_args
+from animelab.stages import run_stage, stage_args
 from animelab.evaluation.experiments import load_experiments
 from animelab.evaluation.sampled import evaluate_samples, sample_markdown
 from animelab.gold.splits import gold_split, read_gold

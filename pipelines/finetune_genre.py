@@ -8,7 +8,7 @@ import logging
 from animelab.corpus.readers import read_corpus
 from animelab.embeddings import embed_corpus
 from animelab.encoders.registry import TEXT_ENCODERS
-from animelab.errors import run_stage, stage_args
+from animelab.stages import run_stage, stage_args
 from animelab.gold.splits import read_gold
 from animelab.finetune.genre import finetune_genre, write_curve
 from animelab.finetune.tracking import log_finetune

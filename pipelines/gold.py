@@ -6,7 +6,7 @@ import logging
 
 from animelab.corpus.readers import read_corpus
 from animelab.corpus.schema import BangumiEntry
-from animelab.errors import run_stage, stage_args
+from animelab.stages import run_stage, stage_args
 from animelab.gold.build import anime_split, build_gold, file_sha256, manifest
 from animelab.gold.splits import write_gold
 from animelab.gold.predicates import load_curated

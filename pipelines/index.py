@@ -7,7 +7,7 @@ import logging
 
 from animelab.corpus.readers import read_corpus
 from animelab.encoders.registry import model_name
-from animelab.errors import run_stage, stage_args
+from animelab.stages import run_stage, stage_args
 from animelab.index.build import SPEC_FILE, build_index, spec_for
 from animelab.io import atomic_path, write_json
 from animelab.params import load_params

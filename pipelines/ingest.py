@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from animelab.corpus.ingest import anime_sources, check_ingested, check_quarantine, check_sources_exist, ingest
-from animelab.errors import run_stage, stage_args
+from animelab.stages import run_stage, stage_args
 from animelab.io import write_json, write_jsonl
 from animelab.params import load_params
 

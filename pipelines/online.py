@@ -8,7 +8,7 @@ import logging
 
 from ranx import Run
 
-from animelab.errors import run_stage, stage_args
+from animelab.stages import run_stage, stage_args
 from animelab.evaluation.scoring import Design
 from animelab.gold.splits import gold_split, read_gold
 from animelab.io import write_json, write_text

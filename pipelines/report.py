@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from animelab.errors import run_stage, stage_args
+from animelab.stages import run_stage, stage_args
 from animelab.evaluation.report import write_reports
 from animelab.params import load_params
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from animelab.corpus.readers import read_corpus
-from animelab.errors import run_stage, stage_args
+from animelab.stages import run_stage, stage_args
 from animelab.gold.splits import gold_split, read_gold
 from animelab.io import atomic_path, write_json, write_text
 from animelab.params import load_params

@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
+import shutil
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +15,7 @@ import yaml
 
 from animelab.embeddings import StaleEmbeddingsError, load_manifest, load_vector
 from animelab.evaluation.scoring import top_deployable
-from tests.conftest import TINY_VECTORS, run
+from tests.conftest import REPO, TINY_VECTORS, run
 
 # Every test here reads the tiny project as `dvc repro` built it (once per session, in conftest).
 pytestmark = pytest.mark.usefixtures("tiny_repro")
@@ -356,3 +358,55 @@ def test_online_stage_simulates_users_and_interleaves_the_deployable_rows(tiny_p
     (parent,) = client.search_runs([experiment.experiment_id], filter_string="tags.stage = 'online'")
     nested = client.search_runs([experiment.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
     assert len(nested) == len(compared)
+
+
+def test_every_stage_records_what_it_cost(tiny_project):
+    timings = json.loads((tiny_project / "reports/metrics/timings.json").read_text())
+    stages = yaml.safe_load((tiny_project / "dvc.yaml").read_text())["stages"]
+    sets = yaml.safe_load((tiny_project / "params.yaml").read_text())["embed"]["sets"]
+    assert set(timings["stages"]) == ({*stages} - {"timings", "embed_set"}) | {f"embed-{key}" for key in sets}
+    for cost in timings["stages"].values():
+        # From the process start, the interpreter and its imports included; no more CPU than the cores give.
+        assert cost["wall_s"] > 0.5 and 0 < cost["cpu_s"] <= cost["wall_s"] * cost["cores"] + 0.5
+        assert cost["peak_rss_mib"] > 50
+    finished = {name: cost["finished"] for name, cost in timings["stages"].items()}
+    assert finished["ingest"] <= finished["embed"] <= finished["index"] <= finished["evaluate"] <= finished["report"]
+    assert timings["total"]["wall_s"] == pytest.approx(sum(c["wall_s"] for c in timings["stages"].values()), abs=0.1)
+
+
+def test_a_clone_beside_a_pushed_remote_pulls_instead_of_recomputing(tiny_project, tmp_path):
+    from dvc.repo import Repo
+
+    remote = tmp_path / "remote"
+    assert run(["dvc", "remote", "add", "--local", "-d", "test", str(remote)], tiny_project).returncode == 0
+    try:
+        pushed = run(["dvc", "push"], tiny_project)
+    finally:
+        run(["dvc", "remote", "remove", "--local", "test"], tiny_project)
+    assert pushed.returncode == 0, pushed.stderr[-3000:]
+    with Repo(str(tiny_project)) as repo:
+        cached = {Path(out.fs_path).relative_to(tiny_project) for stage in repo.index.stages for out in stage.outs
+                  if out.use_cache}
+    assert Path("data/embeddings") in cached and Path("data/evaluate") in cached
+    # What a git clone holds: no DVC cache or local config, no cached output, no scratch cache or MLflow store.
+    left_out = cached | {Path(".dvc/cache"), Path(".dvc/tmp"), Path(".dvc/config.local"), Path("data/variant_cache"),
+                         Path("mlflow.db")}
+    clone = tmp_path / "clone"
+    shutil.copytree(tiny_project, clone, ignore=lambda folder, names: [
+        name for name in names if (Path(folder) / name).relative_to(tiny_project) in left_out])
+    assert not (clone / "data/embeddings").exists()
+    assert run(["dvc", "remote", "add", "--local", "-d", "test", str(remote)], clone).returncode == 0
+    pulled = run(["dvc", "pull"], clone)
+    assert pulled.returncode == 0, pulled.stderr[-3000:]
+    status = run(["dvc", "status", "--json"], clone)
+    assert status.returncode == 0 and json.loads(status.stdout) == {}
+    for path in cached:
+        assert (clone / path).exists(), path
+    second = run(["dvc", "repro"], clone)
+    assert second.returncode == 0 and "Running stage" not in second.stdout + second.stderr
+
+
+def test_the_default_remote_is_a_folder_beside_the_checkout():
+    name = run(["dvc", "config", "--project", "core.remote"], REPO).stdout.strip()
+    url = run(["dvc", "config", "--project", f"remote.{name}.url"], REPO).stdout.strip()
+    assert (REPO / ".dvc" / url).resolve() == REPO.parent.resolve() / "dvc-remote"

@@ -9,7 +9,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from animelab.corpus.readers import read_corpus
-from animelab.errors import LabError, run_stage
+from animelab.errors import LabError, run_for_user
 from animelab.fields import TEXT_VECTOR_NAMES, VECTORS, vector_inputs
 from animelab.index.query import RRF_K, FilterSpec
 from animelab.params import load_params
@@ -179,4 +179,4 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    run_stage(lambda: args.handler(args))
+    run_for_user(lambda: args.handler(args))
