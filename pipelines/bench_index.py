@@ -1,10 +1,12 @@
-"""Benchmark of index configurations: build time, disk, RAM, latency, QPS and recall@10 vs exact.
+"""Benchmark of index configurations: build time, disk, memory as paid, latency, QPS under concurrent clients,
+and recall@10 vs exact.
 
 Two data sets: the real corpus embeddings (single-vector and all-text-vector fused queries) and
-a synthetic set of real title embeddings resampled with noise (default 200,000 points), where
-HNSW and quantization effects show beyond 4k points. Queries are held-out resampled vectors;
-one query vector serves every named vector of a fused query, as a text query does.
-Not a DVC stage: run on demand; writes reports/bench_index.json and reports/bench_index.md.
+a synthetic set of real title embeddings resampled with noise, at several sizes (default 50,000 to
+200,000 points: the cost curves), where HNSW and quantization effects show beyond 4k points. Queries
+are held-out resampled vectors; one query vector serves every named vector of a fused query, as a
+text query does. Not a DVC stage: run on demand, alone on the machine; writes reports/bench_index.json,
+reports/bench_index.md and reports/bench_index_curves.html.
 """
 
 from __future__ import annotations
@@ -12,12 +14,17 @@ from __future__ import annotations
 import argparse
 import logging
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from scipy import stats
 
 from animelab.evaluation.timing import (concurrent_latency, in_fresh_process, index_memory, latency_summary,
                                         machine, timed_search)
@@ -41,6 +48,7 @@ class BenchRow(BaseModel):
     name: str
     quantization: str
     search: dict[str, bool | float] = {}
+    curve: bool = False  # drawn in the cost-against-size curves
 
 
 class BenchConfig(BaseModel):
@@ -186,28 +194,82 @@ def builds(quantizations: list[str]) -> list[tuple[str, bool]]:
     return [("none", False)] * ("none" in quantizations) + [(name, True) for name in quantizations]
 
 
-def synthetic_benchmark(params, config: BenchConfig, embeddings_dir: Path, size: int, queries: int, hnsw_ef: int,
-                        workdir: Path, quantizations: list[str], clients: list[int]) -> list[dict]:
+def synthetic_benchmark(params, config: BenchConfig, embeddings_dir: Path, sizes: list[int], queries: int,
+                        hnsw_ef: int, workdir: Path, quantizations: list[str], clients: list[int]) -> tuple[list[dict], dict]:
+    """Every size's builds on the first ``size`` points of one resample (each size holds the smaller ones), so the
+    cost curves follow one collection as it grows. Returns the rows and each size's wall seconds."""
     base = load_vector(embeddings_dir, "title_vector").dense
-    vectors = resample_with_noise(base, size, noise=0.5, seed=params.seed)
+    vectors = resample_with_noise(base, max(sizes), noise=0.5, seed=params.seed)
     query_vectors = resample_with_noise(base, queries, noise=0.5, seed=params.seed + 1)
-    ids = [f"s{i}" for i in range(size)]
-    exact = ExactIndex({"title_vector": VectorEmbeddings("title_vector", ids, vectors)}, params.index.distance)
+    ids = [f"s{i}" for i in range(max(sizes))]
     requests = [SearchRequest((VectorQuery("title_vector", q.tolist()),), limit=10) for q in query_vectors]
-    workloads = {"single": (requests, exact.top_k("title_vector", query_vectors, 10))}
     index_params = params.index.model_copy(update={"vectors": ["title_vector"], "payload_indexes": {},
                                                    "indexing_threads": 0, "batch_size": 1000})
+    rows, seconds = [], {}
+    for size in sorted(sizes):
+        start = time.perf_counter()
+        exact = ExactIndex({"title_vector": VectorEmbeddings("title_vector", ids[:size], vectors[:size])},
+                           params.index.distance)
+        workloads = {"single": (requests, exact.top_k("title_vector", query_vectors, 10))}
 
-    def points() -> Iterator[IndexPoint]:
-        for anime_id, row in zip(ids, vectors, strict=True):
-            yield IndexPoint(anime_id, {"title_vector": row.tolist()}, {"anime_id": anime_id})
+        def points(size: int = size) -> Iterator[IndexPoint]:
+            for anime_id, row in zip(ids[:size], vectors[:size], strict=True):
+                yield IndexPoint(anime_id, {"title_vector": row.tolist()}, {"anime_id": anime_id})
 
-    rows = []
-    for quantization, on_disk in builds(quantizations):
-        rows += run_config_group(f"synthetic {size:,}", config, quantization, index_params,
-                                 {"title_vector": base.shape[1]}, {"title_vector": size},
-                                 points(), workloads, hnsw_ef, workdir, on_disk, clients)
-    return rows
+        for quantization, on_disk in builds(quantizations):
+            rows += run_config_group(f"synthetic {size:,}", config, quantization, index_params,
+                                     {"title_vector": base.shape[1]}, {"title_vector": size},
+                                     points(), workloads, hnsw_ef, workdir / str(size), on_disk, clients)
+        seconds[size] = round(time.perf_counter() - start, 1)
+        logging.info("synthetic %d points: %.0f s", size, seconds[size])
+    return rows, seconds
+
+
+COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
+CURVE_METRICS = {"build_seconds": "build s", "anonymous_bytes": "anonymous resident bytes",
+                 "p50_ms": "p50 ms", "p95_ms": "p95 ms", "recall_at_10": "recall@10"}
+
+
+def cost_curves(rows: list[dict], config: BenchConfig) -> dict[str, dict[str, Any]]:
+    """For each curve row of the config: each metric against N over the synthetic sizes, with the exponent b of
+    the least-squares fit metric ~ a * N^b on log-log axes."""
+    curves = {}
+    for name in [row.name for row in config.rows if row.curve]:
+        points = sorted((row["vectors"], row) for row in rows
+                        if row["config"] == name and row["dataset"].startswith("synthetic"))
+        if not points:
+            continue
+        sizes = [size for size, _ in points]
+        values = {"build_seconds": [row["build_seconds"] for _, row in points],
+                  "anonymous_bytes": [row["memory"]["anonymous"] for _, row in points],
+                  **{key: [row["single"][key] for _, row in points] for key in ("p50_ms", "p95_ms", "recall_at_10")}}
+        # What one more vector costs: the slope of a straight-line fit, free of the engine's fixed buffers.
+        marginal = {kind: (round(float(np.polyfit(sizes, [row["memory"][kind] for _, row in points], 1)[0]), 1)
+                           if len(sizes) > 1 else None) for kind in ("anonymous", "file")}
+        curves[name] = {"sizes": sizes, "values": values, "marginal_bytes_per_vector": marginal,
+                        "exponents": {key: (round(float(stats.linregress(np.log(sizes), np.log(series)).slope), 3)
+                                            if len(sizes) > 2 and min(series) > 0 else None)
+                                      for key, series in values.items()}}
+    return curves
+
+
+def curves_html(curves: dict[str, dict[str, Any]], path: Path) -> None:
+    figure = make_subplots(rows=1, cols=len(CURVE_METRICS), subplot_titles=list(CURVE_METRICS.values()))
+    for position, name in enumerate(curves):
+        curve = curves[name]
+        for column, key in enumerate(CURVE_METRICS, start=1):
+            exponent = curve["exponents"][key]
+            figure.add_trace(go.Scatter(
+                x=curve["sizes"], y=curve["values"][key], mode="lines+markers", name=name, legendgroup=name,
+                showlegend=column == 1, line={"color": COLORS[position % len(COLORS)]},
+                hovertemplate=f"{name}<br>N=%{{x:,}}<br>%{{y}}" + (f"<br>fitted N^{exponent}" if exponent else "")
+                              + "<extra></extra>"), row=1, col=column)
+            figure.update_xaxes(type="log", title_text="points", row=1, col=column)
+            if key != "recall_at_10":
+                figure.update_yaxes(type="log", row=1, col=column)
+    figure.update_layout(title="Index cost against collection size (synthetic resample of title_vector)",
+                         height=450, width=1800)
+    write_text(path, figure.to_html(include_plotlyjs=True, full_html=True))  # opens offline
 
 
 def anisotropy(vectors: np.ndarray) -> dict[str, float]:
@@ -275,9 +337,31 @@ def markdown(report: dict) -> str:
                     lines.append(f"| {row['config']} | {row['originals']} | {w} | {level['clients']} | "
                                  f"{level['qps']:.0f} | {level['p50_ms']:.2f} | {level['p95_ms']:.2f} |")
         lines.append("")
-    stats = report["title_vector_anisotropy"]
-    lines += [f"title_vector embeddings: mean cosine of random pairs {stats['mean_cosine_of_random_pairs']}, "
-              f"mean share of equal sign bits {stats['mean_sign_agreement_of_random_pairs']} (0.5 for centred data).", ""]
+    if report["curves"]:
+        ran = ", ".join(f"{int(size):,} points ({seconds / 60:.1f} min)" for size, seconds in report["synthetic_seconds"].items())
+        lines += ["## Cost against collection size", "",
+                  f"Synthetic sizes run: {ran}. Each size is the first N points of one resample, built anew for each "
+                  f"configuration. Exponent b: the least-squares fit of metric ~ a * N^b over the sizes (1: linear). "
+                  f"Chart: `reports/bench_index_curves.html`.", "",
+                  "| config | metric | " + " | ".join(f"{size:,}" for size in next(iter(report["curves"].values()))["sizes"])
+                  + " | exponent b |", "|---|---|" + "---:|" * (len(next(iter(report["curves"].values()))["sizes"]) + 1)]
+        for name, curve in report["curves"].items():
+            for key, label in CURVE_METRICS.items():
+                exponent = curve["exponents"][key]
+                lines.append(f"| {name} | {label} | " + " | ".join(f"{value:,.4g}" for value in curve["values"][key])
+                             + f" | {exponent if exponent is not None else '-'} |")
+        lines += ["", "Memory per added vector (slope of resident bytes against N over the sizes; the intercept is the "
+                  "engine's fixed cost, such as its write-ahead log's preallocated 32 MiB segments):", "",
+                  "| config | theoretical in RAM | anonymous | file-backed |", "|---|---:|---:|---:|"]
+        for name, curve in report["curves"].items():
+            marginal = curve["marginal_bytes_per_vector"]
+            theoretical = next(row["theoretical_ram_bytes"] / row["vectors"] for row in report["rows"]
+                               if row["config"] == name and row["dataset"].startswith("synthetic"))
+            lines.append(f"| {name} | {theoretical:.0f} | {marginal['anonymous']} | {marginal['file']} |")
+        lines.append("")
+    anisotropy_stats = report["title_vector_anisotropy"]
+    lines += [f"title_vector embeddings: mean cosine of random pairs {anisotropy_stats['mean_cosine_of_random_pairs']}, "
+              f"mean share of equal sign bits {anisotropy_stats['mean_sign_agreement_of_random_pairs']} (0.5 for centred data).", ""]
     return "\n".join(lines)
 
 
@@ -286,12 +370,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--corpus", type=Path, default=Path("data/corpus/anime.jsonl"))
     parser.add_argument("--embeddings", type=Path, default=Path("data/embeddings"))
-    parser.add_argument("--synthetic-size", type=int, default=200_000)
+    parser.add_argument("--synthetic-sizes", default="50000,100000,200000",
+                        help="comma-separated collection sizes of the synthetic set (the cost curves; empty: none). "
+                             "500000 and 1000000 run too, at about 2.5x and 5x the 200,000 build times")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--hnsw-ef", type=int, default=128)
     parser.add_argument("--configs", type=Path, default=Path("experiments/bench_index.yaml"),
                         help="the quantizations built and the search rows run on each")
-    parser.add_argument("--synthetic-quantizations", default="none,scalar-int8,binary,product-x16",
+    parser.add_argument("--synthetic-quantizations", default="none,scalar-int8,binary",
                         help="comma-separated names of --configs quantizations (product-x16 takes ~12 min to build at 200k)")
     parser.add_argument("--clients", default="1,2,4,8",
                         help="comma-separated numbers of concurrent clients for the throughput table")
@@ -302,15 +388,23 @@ def main(argv: list[str] | None = None) -> None:
     unknown = sorted(set(args.synthetic_quantizations.split(",")) - set(config.quantizations))
     if unknown:
         raise LabError(f"--synthetic-quantizations: {unknown} are not in {args.configs}")
+    sizes = [int(n) for n in args.synthetic_sizes.split(",") if n]
+    clients = [int(n) for n in args.clients.split(",") if n]
     with tempfile.TemporaryDirectory(prefix="bench-index-") as workdir:
-        clients = [int(n) for n in args.clients.split(",") if n]
         rows = corpus_benchmark(params, config, args.embeddings, args.corpus, args.queries, args.hnsw_ef,
                                 Path(workdir) / "corpus", clients)
-        if args.synthetic_size:
-            rows += synthetic_benchmark(params, config, args.embeddings, args.synthetic_size, args.queries, args.hnsw_ef,
-                                        Path(workdir) / "synthetic", args.synthetic_quantizations.split(","), clients)
+        size_seconds = {}
+        if sizes:
+            synthetic, size_seconds = synthetic_benchmark(params, config, args.embeddings, sizes, args.queries,
+                                                          args.hnsw_ef, Path(workdir) / "synthetic",
+                                                          args.synthetic_quantizations.split(","), clients)
+            rows += synthetic
+    curves = cost_curves(rows, config)
     report = {"hnsw_ef": args.hnsw_ef, "queries": args.queries, "machine": machine(), "rows": rows,
+              "synthetic_seconds": size_seconds, "curves": curves,
               "title_vector_anisotropy": anisotropy(load_vector(args.embeddings, "title_vector").dense)}
+    if curves:
+        curves_html(curves, args.out.with_name(f"{args.out.name}_curves.html"))
     write_json(args.out.with_suffix(".json"), report)
     write_text(args.out.with_suffix(".md"), markdown(report))
     print(markdown(report))

@@ -10,6 +10,7 @@ import pytest
 from qdrant_client import QdrantClient
 
 from animelab.embeddings import embed_corpus, load_vector
+from animelab.evaluation.timing import concurrent_latency, in_fresh_process, index_memory
 from animelab.fields import VECTORS_BY_NAME, vector_inputs
 from animelab.index.edge import EdgeIndex
 from animelab.errors import LabError
@@ -290,6 +291,43 @@ def test_binary_needs_rescoring(repo_params, tmp_path, recall_setup):
                                Tuning(hnsw_ef=128, rescore=True, oversampling=4.0), kind="binary")
     assert rescored >= 0.9
     assert rescored > raw + 0.05
+
+
+def test_memory_as_paid_tells_vectors_held_in_ram_from_originals_left_on_disk(repo_params, tmp_path, recall_setup):
+    """Binary quantization without rescoring never reads the originals: memory-mapped from disk they stay out of
+    memory; stored in RAM the engine loads them all. Each measured in a fresh process, as a user's server starts."""
+    points, queries, _ = recall_setup
+    requests = [SearchRequest((VectorQuery("title_vector", q.tolist()),), limit=10, tuning=Tuning(rescore=False))
+                for q in queries]
+    resident_originals = {}
+    for on_disk in (False, True):
+        params = with_quantization(index_params(repo_params, vectors=["title_vector"], payload_indexes={}), kind="binary")
+        params = params.model_copy(update={"priorities": {name: p.model_copy(update={"on_disk": on_disk})
+                                                          for name, p in params.priorities.items()}})
+        path = tmp_path / f"on_disk_{on_disk}"
+        EdgeIndex.build(path, collection_spec(params, {"title_vector": 384}), points, batch_size=500)
+        memory = in_fresh_process(index_memory, path, requests)
+        assert memory["searches"] == len(requests) and memory["anonymous"] > 0
+        resident_originals[on_disk] = sum(size for name, size in memory["files"].items()
+                                          if name.endswith("vector_storage-title_vector/matrix.dat"))
+    originals = len(points) * 384 * 4
+    assert resident_originals[False] >= 0.9 * originals
+    assert resident_originals[True] <= 0.1 * originals
+
+
+def test_concurrent_clients_share_one_shard(small_index):
+    index, _, _, dense = small_index
+    requests = [SearchRequest((VectorQuery("title_vector", row.tolist()),), limit=5) for row in dense["title_vector"].dense[:40]]
+    served = []
+
+    def search(request):
+        served.append(request)
+        return index.search(request)
+
+    levels = [concurrent_latency(search, requests, clients) for clients in (1, 4)]
+    assert len(served) == 2 * len(requests)
+    assert [level["clients"] for level in levels] == [1, 4] and all(level["qps"] > 0 for level in levels)
+    assert all(level["p50_ms"] <= level["p95_ms"] <= level["p99_ms"] for level in levels)
 
 
 def test_spec_errors_name_the_key(repo_params):

@@ -158,15 +158,18 @@ def test_significance_finds_real_differences_only():
 
 def test_hub_rate_is_the_share_of_lists_holding_the_commonest_anime():
     run = Run({"q1": {"hub": 3.0, "a": 2.0}, "q2": {"hub": 1.0, "b": 2.0}, "q3": {"c": 1.0}, "q4": {"hub": 0.5}})
-    assert scoring.hub_rate(run, ["q1", "q2", "q3", "q4"]) == pytest.approx(3 / 4)
-    assert scoring.hub_rate(run, ["q1", "q2", "q3", "q4"], k=1) == pytest.approx(2 / 4)
+    ranked = scoring.rankings(run)
+    assert ranked["q2"] == ["b", "hub"]
+    assert scoring.hub_rate(ranked, ["q1", "q2", "q3", "q4"]) == pytest.approx(3 / 4)
+    assert scoring.hub_rate(ranked, ["q1", "q2", "q3", "q4"], k=1) == pytest.approx(2 / 4)
 
 
 def test_intrusion_and_fidelity():
     run = Run({"q1": {"a": 3.0, "neg": 2.0, "b": 1.0}, "q2": {"c": 1.0}})
-    assert scoring.intrusion_rate(run, {"q1": {"neg", "other"}, "q2": {"x"}}, k=10) == pytest.approx(0.05)
+    ranked = scoring.rankings(run)
+    assert scoring.intrusion_rate(ranked, {"q1": {"neg", "other"}, "q2": {"x"}}, k=10) == pytest.approx(0.05)
     exact = Run({"q1": {"a": 3.0, "b": 2.0, "z": 1.0}, "q2": {"c": 1.0}})
-    assert scoring.fidelity(run, exact, ["q1", "q2"], k=3) == pytest.approx((2 / 3 + 1) / 2)
+    assert scoring.fidelity(ranked, scoring.rankings(exact), ["q1", "q2"], k=3) == pytest.approx((2 / 3 + 1) / 2)
 
 
 def test_pareto_front_keeps_only_undominated_variants():
@@ -199,7 +202,8 @@ def test_result_bias_compares_the_top_with_the_relevant_anime_per_category():
     run = Run({"q0": {"c": 2.0, "d": 1.0}, "q1": {"a": 1.0}, "q2": {"unknown": 1.0}})
     years = {"a": 2000.0, "b": 2010.0, "c": 2020.0, "d": 2024.0, "z": 1990.0}
     design = design_of(["facet", "facet", "similar"], ["g0", "g1", "g2"])
-    bias = scoring.result_bias(run, qrels, years, design, [scoring.MACRO, "facet"], resamples=200, seed=0)
+    bias = scoring.result_bias(scoring.rankings(run), qrels.to_dict(), years, design, [scoring.MACRO, "facet"],
+                               resamples=200, seed=0)
     # q0: top (2020 + 2024) / 2 = 2022 vs relevant (2000 + 2010) / 2 = 2005 (grade 0 is not relevant): +17;
     # q1: 2000 vs 2020: -20. q2's top has no known year: left out, so `similar` has no query and no macro.
     assert bias["facet"]["top"] == 2011.0 and bias["facet"]["relevant"] == 2012.5

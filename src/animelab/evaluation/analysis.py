@@ -18,7 +18,7 @@ from ranx import Run
 from animelab.corpus.readers import read_corpus
 from animelab.errors import LabError
 from animelab.gold.splits import GoldSplit, read_qrels
-from animelab.evaluation.scoring import MACRO, OVERALL, top_ids
+from animelab.evaluation.scoring import MACRO, OVERALL, rankings, top_ids
 from animelab.tracking import FINISHED, metric_key
 from animelab.io import read_jsonl
 from animelab.params import TrackingParams
@@ -148,7 +148,7 @@ def top_results(run: Run, split: GoldSplit, titles: dict[str, str], query_ids: l
     rows = [{"query_id": query_id, "rank": rank, "anime_id": anime_id, "title": titles.get(anime_id, anime_id),
              "grade": judged.get(query_id, {}).get(anime_id),
              "hard_negative": anime_id in split.hard_negatives.get(query_id, set())}
-            for query_id, ranked in zip(query_ids, top_ids(run, query_ids, k), strict=True)
+            for query_id, ranked in zip(query_ids, top_ids(rankings(run), query_ids, k), strict=True)
             for rank, anime_id in enumerate(ranked, 1)]
     return pd.DataFrame(rows, columns=["query_id", "rank", "anime_id", "title", "grade", "hard_negative"]).astype(
         {"grade": "Int64"})

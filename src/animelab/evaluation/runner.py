@@ -86,7 +86,7 @@ class Evaluation:
     models: dict[tuple[ModelSource, int], ModelContext] = dataclasses.field(default_factory=dict)
     encoded: dict[int, dict[TextModelParams, EncodedTexts]] = dataclasses.field(default_factory=dict)
     sparse_queries: dict[tuple[str, int], dict[str, SparseQuery]] = dataclasses.field(default_factory=dict)
-    exact_runs: dict[tuple[Any, ...], Any] = dataclasses.field(default_factory=dict)
+    exact_runs: dict[tuple[Any, ...], scoring.Rankings] = dataclasses.field(default_factory=dict)
     # What result bias is measured on: each anime's start year and MAL members.
     attributes: dict[str, dict[str, float]] = dataclasses.field(init=False)
 
@@ -115,7 +115,7 @@ def single_vector(request: SearchRequest, query: VectorQuery) -> SearchRequest:
     return dataclasses.replace(request, queries=(query,), weights=None)
 
 
-def fidelity(index: SearchIndex, split: GoldSplit, requests: list[SearchRequest], run: Any, limit: int,
+def fidelity(index: SearchIndex, split: GoldSplit, requests: list[SearchRequest], ranked: scoring.Rankings, limit: int,
              evaluation: Evaluation, model: ModelContext, search_key: str) -> dict[str, dict[str, float]]:
     """Recall@10/@100 against exact search of the same request: the fused list, and each dense vector
     searched alone. Exact search reads the original vectors, so each exact run is made once and shared by
@@ -123,8 +123,9 @@ def fidelity(index: SearchIndex, split: GoldSplit, requests: list[SearchRequest]
     query_ids = [q.id for q in split.queries]
     fused_key = (model.manifest_hash, search_key, tuple(query_ids), split.restricted_to)
     if fused_key not in evaluation.exact_runs:
-        evaluation.exact_runs[fused_key], _ = execute(index, split, [exact_twin(r) for r in requests], limit, "exact")
-    result = {"fused": {f"@{k}": scoring.fidelity(run, evaluation.exact_runs[fused_key], query_ids, k)
+        exact_run, _ = execute(index, split, [exact_twin(r) for r in requests], limit, "exact")
+        evaluation.exact_runs[fused_key] = scoring.rankings(exact_run)
+    result = {"fused": {f"@{k}": scoring.fidelity(ranked, evaluation.exact_runs[fused_key], query_ids, k)
                         for k in FIDELITY_K}}
     dense = dict.fromkeys(q.using for r in requests for q in r.queries if not isinstance(q.vector, SparseQuery))
     for name in dense:
@@ -136,8 +137,9 @@ def fidelity(index: SearchIndex, split: GoldSplit, requests: list[SearchRequest]
         key = (model.manifest_hash, name, tuple(view_ids), split.restricted_to,
                tuple(r.queries[0].score_threshold for r in single))
         if key not in evaluation.exact_runs:
-            evaluation.exact_runs[key], _ = execute(index, view, [exact_twin(r) for r in single], limit, "exact")
-        approximate, _ = execute(index, view, single, limit, name)
+            exact_run, _ = execute(index, view, [exact_twin(r) for r in single], limit, "exact")
+            evaluation.exact_runs[key] = scoring.rankings(exact_run)
+        approximate = scoring.rankings(execute(index, view, single, limit, name)[0])
         result[name] = {f"@{k}": scoring.fidelity(approximate, evaluation.exact_runs[key], view_ids, k)
                         for k in FIDELITY_K}
     return result
@@ -160,10 +162,11 @@ def evaluate_variant(evaluation: Evaluation, variant: Variant, source: ModelSour
         for request in requests[:50]:  # warm-up: page the index in before timing
             index.search(request)
         run, seconds = execute(index, split, requests, settings.limit, variant.name)
+    ranked = scoring.rankings(run)
     # Outside the measurement: the exact reference scans the originals, which a deployment does not.
     approximate = not variant.search.exact
     search_key = f"{variant.search.model_dump_json(exclude=set(Tuning.model_fields))}:{','.join(indexed)}"
-    fidelities = (fidelity(index, split, requests, run, settings.limit, evaluation, model, search_key)
+    fidelities = (fidelity(index, split, requests, ranked, settings.limit, evaluation, model, search_key)
                   if approximate else {})
     index.close()
     query_ids = [q.id for q in split.queries]
@@ -171,6 +174,7 @@ def evaluate_variant(evaluation: Evaluation, variant: Variant, source: ModelSour
     scores = scoring.means(values, design)
     searched = sorted({q.using for r in requests for q in r.queries if not isinstance(q.vector, SparseQuery)})
     bias_groups = [scoring.MACRO, *sorted(set(design.categories.tolist()))]
+    judged = split.qrels.to_dict()
     record = {
         "name": variant.name,
         "axis": variant.axis,
@@ -182,8 +186,8 @@ def evaluate_variant(evaluation: Evaluation, variant: Variant, source: ModelSour
         "scores": scores,
         "primary_ci": design.bootstrap(values[settings.primary], scoring.MACRO, settings.bootstrap, params.seed),
         # Over the ranking categories: a filter task's queries ("anime from 2016") share one answer set.
-        "hub_rate_at_10": scoring.hub_rate(run, design.ranking_ids(list(split.qrels.keys()))),
-        "hard_negative_intrusion_at_10": scoring.intrusion_rate(run, split.hard_negatives),
+        "hub_rate_at_10": scoring.hub_rate(ranked, design.ranking_ids(list(split.qrels.keys()))),
+        "hard_negative_intrusion_at_10": scoring.intrusion_rate(ranked, split.hard_negatives),
         "fidelity": fidelities,
         "recall_vs_exact_at_10": fidelities["fused"]["@10"] if approximate else 1.0,
         "latency": latency_summary(seconds),
@@ -193,7 +197,7 @@ def evaluate_variant(evaluation: Evaluation, variant: Variant, source: ModelSour
         "indexed_vectors": indexed,
         # Each searched dense list's corpus coverage (an extra set's vector: that of its base vector).
         "vector_coverage": {name: model.coverage.get(base_vector(name)) for name in searched},
-        "bias": {name: scoring.result_bias(run, split.qrels, values_by_anime, design, bias_groups, settings.bootstrap,
+        "bias": {name: scoring.result_bias(ranked, judged, values_by_anime, design, bias_groups, settings.bootstrap,
                                            params.seed)
                  for name, values_by_anime in evaluation.attributes.items()},
         "queries": len(query_ids),

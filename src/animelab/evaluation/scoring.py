@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 OVERALL = "all"
 MACRO = "macro"  # the mean over the ranking categories of each one's query mean
 PerQuery = dict[str, np.ndarray]
+# Each query's anime ids, best first. Read out of a ranx Run once: its numba dicts are slow to read from Python.
+Rankings = dict[str, list[str]]
 
 
 def per_query(qrels: Qrels, run: Run, metrics: list[str]) -> PerQuery:
@@ -44,27 +46,31 @@ def means(scores: PerQuery, design: "Design") -> dict[str, dict[str, float]]:
     return {group: {metric: design.score(values, group) for metric, values in scores.items()} for group in groups}
 
 
-def intrusion_rate(run: Run, hard_negatives: dict[str, set[str]], k: int = 10) -> float:
+def rankings(run: Run) -> Rankings:
+    return {query: [anime for anime, _ in sorted(scores.items(), key=lambda item: -item[1])]
+            for query, scores in run.to_dict().items()}
+
+
+def intrusion_rate(ranked: Rankings, hard_negatives: dict[str, set[str]], k: int = 10) -> float:
     """Mean share of the top k that are judged-confusable non-relevant anime (queries with any)."""
-    tops = top_ids(run, list(hard_negatives), k)
+    tops = top_ids(ranked, list(hard_negatives), k)
     shares = [sum(anime in negatives for anime in top) / k for top, negatives in zip(tops, hard_negatives.values())]
     return float(np.mean(shares)) if shares else float("nan")
 
 
-def top_ids(run: Run, query_ids: list[str], k: int) -> list[list[str]]:
-    results = run.to_dict()
-    return [[a for a, _ in sorted(results.get(q, {}).items(), key=lambda item: -item[1])[:k]] for q in query_ids]
+def top_ids(ranked: Rankings, query_ids: list[str], k: int) -> list[list[str]]:
+    return [ranked.get(q, [])[:k] for q in query_ids]
 
 
-def fidelity(approximate: Run, exact: Run, query_ids: list[str], k: int = 10) -> float:
+def fidelity(approximate: Rankings, exact: Rankings, query_ids: list[str], k: int = 10) -> float:
     """ANN fidelity: recall@k of the variant's results against the same search done exactly."""
     return recall_at_k(top_ids(approximate, query_ids, k), top_ids(exact, query_ids, k), k)
 
 
-def hub_rate(run: Run, query_ids: list[str], k: int = 10) -> float:
+def hub_rate(ranked: Rankings, query_ids: list[str], k: int = 10) -> float:
     """The share of top-k lists holding the anime found in most of them: near 1 when a few anime
     (say, the only ones with a rare vector) fill every query's list."""
-    tops = [set(top) for top in top_ids(run, query_ids, k) if top]
+    tops = [set(top) for top in top_ids(ranked, query_ids, k) if top]
     if not tops:
         return float("nan")
     counts = Counter(anime for top in tops for anime in top)
@@ -77,14 +83,14 @@ def mean_attribute(rankings: list[list[str]], attribute: dict[str, float]) -> np
     return np.array([np.mean(values) if values else np.nan for values in known])
 
 
-def result_bias(run: Run, qrels: Qrels, attribute: dict[str, float], design: Design, groups: list[str],
-                resamples: int, seed: int, k: int = 10) -> dict[str, dict[str, Any]]:
+def result_bias(ranked: Rankings, judged: dict[str, dict[str, int]], attribute: dict[str, float], design: Design,
+                groups: list[str], resamples: int, seed: int, k: int = 10) -> dict[str, dict[str, Any]]:
     """Recency or popularity bias: per score group, the mean ``attribute`` (year, members) of the top ``k``
     and of the relevant anime (grade > 0), and their difference with a group-bootstrap 95% CI, over the
-    queries where both are known. Positive: the results are newer (more popular) than what is relevant."""
-    query_ids = list(qrels.keys())
-    judged = qrels.to_dict()
-    top = mean_attribute(top_ids(run, query_ids, k), attribute)
+    queries where both are known (``judged``: the qrels as a dict, in the design's query order). Positive:
+    the results are newer (more popular) than what is relevant."""
+    query_ids = list(judged)
+    top = mean_attribute(top_ids(ranked, query_ids, k), attribute)
     relevant = mean_attribute([[a for a, grade in judged[q].items() if grade > 0] for q in query_ids], attribute)
     known = ~np.isnan(top) & ~np.isnan(relevant)
     design = design.subset(known)

@@ -262,7 +262,7 @@ def evaluate_online(params: OnlineParams, results: dict[str, Any], runs: dict[st
     query order), their expected online metrics and the interleaved comparisons."""
     query_ids = list(qrels)
     judged = [qrels[q] for q in query_ids]
-    pages = {name: scoring.top_ids(run, query_ids, params.page_size) for name, run in runs.items()}
+    pages = {name: scoring.top_ids(scoring.rankings(run), query_ids, params.page_size) for name, run in runs.items()}
     return {"split": results["split"], "ranking_categories": results["ranking_categories"],
             "correction": results["correction"], "rows": row_metrics(params, pages, judged, design)} \
         | compare_pairs(params, results, pages, judged, design, seed, results["correction"])
