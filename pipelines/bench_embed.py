@@ -1,5 +1,8 @@
 """Benchmark of ingest + embed on the full corpus, for every configured text model on the same texts:
-texts/s per vector, model load time, peak memory, wall time.
+texts/s per vector, model load time, peak memory, wall time. Then a side-by-side run on one set of texts
+(a seeded sample of the title vector's, the longest): sentence-transformers on the default model, and the
+lab's encoder in float32 and under bfloat16 autocast, with the same max_length, batch size and threads;
+texts/s, the ratio to sentence-transformers and each row's cosine to its embeddings.
 
 Not a DVC stage (timings depend on the machine): run it on demand, with nothing else running; it writes
 reports/bench_embed.json and reports/bench_embed.md. Each model runs in a fresh process, so one model's
@@ -13,13 +16,15 @@ import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import numpy as np
+
 from animelab.corpus.ingest import anime_sources, ingest
 from animelab.corpus.schema import AnimeEntry
 from animelab.embeddings import embed_text_vector
-from animelab.encoders.registry import text_encoder
+from animelab.encoders.registry import resolve_model_path, text_encoder
 from animelab.stages import run_stage
 from animelab.evaluation.timing import machine, measure
-from animelab.fields import TEXT_VECTOR_NAMES
+from animelab.fields import TEXT_VECTOR_NAMES, VECTORS_BY_NAME, vector_inputs
 from animelab.io import write_json, write_text
 from animelab.params import EmbedParams, load_params
 
@@ -59,9 +64,80 @@ def markdown(report: dict) -> str:
                      f"{totals['texts_per_second']:.1f} | {totals['model_load_seconds']:.1f} | "
                      f"{totals['peak_rss_mib']:.0f} |")
     lines.append("")
+    lines += side_by_side_lines(report["side_by_side"])
     for name, model in report["models"].items():
         lines += model_lines(name, model)
     return "\n".join(lines)
+
+
+def side_by_side_lines(report: dict) -> list[str]:
+    lines = [
+        "## Side by side: the default model against sentence-transformers",
+        "",
+        f"{report['texts']} `{report['vector']}` texts (seeded sample), max_length {report['max_length']}, batch size "
+        f"{report['batch_size']}, {report['threads']} torch threads, each encoder in its own process after one "
+        f"warm-up batch. CPU bfloat16 support: {', '.join(report['bf16_hardware']) or 'none'}.",
+        "",
+        "| encoder | seconds | texts/s | x sentence-transformers | cosine min | cosine mean |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, row in report["encoders"].items():
+        lines.append(f"| {name} | {row['seconds']:.1f} | {row['texts_per_second']:.1f} | {row['speedup']:.2f} | "
+                     f"{row['cosine_min']:.6f} | {row['cosine_mean']:.6f} |")
+    return lines + [""]
+
+
+def sentence_transformers_rows(embed: EmbedParams, texts: list[str]) -> tuple[np.ndarray, float]:
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(resolve_model_path(embed.text_model)), device="cpu")
+    model.max_seq_length = embed.text_model.max_length
+    model.encode(texts[:embed.text_model.batch_size], batch_size=embed.text_model.batch_size)
+    with measure() as elapsed:
+        rows = model.encode(texts, batch_size=embed.text_model.batch_size, normalize_embeddings=True)
+    return np.asarray(rows, dtype=np.float32), elapsed.seconds
+
+
+def lab_rows(embed: EmbedParams, texts: list[str]) -> tuple[np.ndarray, float]:
+    encoder = text_encoder(embed.text_model)
+    documents = [[text] for text in texts]
+    encoder.encode_documents(documents[:embed.text_model.batch_size], "truncate")
+    with measure() as elapsed:
+        rows = encoder.encode_documents(documents, "truncate").dense
+    return rows, elapsed.seconds
+
+
+def bf16_hardware() -> list[str]:
+    """The CPU features that make bfloat16 autocast fast (read on Linux; empty elsewhere)."""
+    cpuinfo = Path("/proc/cpuinfo")
+    flags = set(cpuinfo.read_text().split()) if cpuinfo.exists() else set()
+    return [flag for flag in ("amx_bf16", "avx512_bf16") if flag in flags]
+
+
+def side_by_side(embed: EmbedParams, entries: list[AnimeEntry], vector: str, count: int, seed: int) -> dict:
+    spec = VECTORS_BY_NAME[vector]
+    texts = ["\n".join(parts) for entry in entries if (parts := vector_inputs(entry, spec))]
+    texts = [texts[i] for i in sorted(np.random.default_rng(seed).choice(len(texts), min(count, len(texts)),
+                                                                         replace=False))]
+    fp32 = embed.text_model.model_copy(update={"bf16_autocast": False})
+    runs = {
+        "sentence-transformers (float32)": (sentence_transformers_rows, fp32),
+        "lab encoder, float32": (lab_rows, fp32),
+        "lab encoder, bfloat16 autocast": (lab_rows, fp32.model_copy(update={"bf16_autocast": True})),
+    }
+    encoders, reference, reference_seconds = {}, None, None
+    for name, (run, text_model) in runs.items():
+        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            rows, seconds = pool.submit(run, embed.model_copy(update={"text_model": text_model}), texts).result()
+        if reference is None:
+            reference, reference_seconds = rows, seconds
+        cosine = (rows * reference).sum(axis=1)
+        encoders[name] = {"seconds": round(seconds, 2), "texts_per_second": round(len(texts) / seconds, 2),
+                          "speedup": round(reference_seconds / seconds, 3),
+                          "cosine_min": float(cosine.min()), "cosine_mean": float(cosine.mean())}
+    return {"vector": vector, "texts": len(texts), "max_length": embed.text_model.max_length,
+            "batch_size": embed.text_model.batch_size, "threads": machine()["torch_threads"],
+            "bf16_hardware": bf16_hardware(), "encoders": encoders}
 
 
 def bench_model(embed: EmbedParams, entries: list[AnimeEntry], text_vectors: list[str]) -> dict:
@@ -101,6 +177,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--out", type=Path, default=Path("reports/bench_embed"))
+    parser.add_argument("--side-by-side-vector", default="title_vector")
+    parser.add_argument("--side-by-side-texts", type=int, default=1000)
     args = parser.parse_args(argv)
     params = load_params(args.params)
     with measure() as ingest_time:
@@ -114,7 +192,8 @@ def main(argv: list[str] | None = None) -> None:
             embed = params.embed if name == DEFAULT_SET else params.embed.of_set(name)
             models[name] = pool.submit(bench_model, embed, result.entries, text_vectors).result()
     report = {"machine": machine(), "records_read": result.read, "ingest_seconds": round(ingest_time.seconds, 2),
-              "models": models}
+              "models": models, "side_by_side": side_by_side(params.embed, result.entries, args.side_by_side_vector,
+                                                             args.side_by_side_texts, params.seed)}
     write_json(args.out.with_suffix(".json"), report)
     write_text(args.out.with_suffix(".md"), markdown(report))
     print(markdown(report))

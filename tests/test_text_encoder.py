@@ -32,6 +32,25 @@ def test_minilm_matches_sentence_transformers_reference(minilm):
     assert np.allclose(minilm.encode_queries(texts).dense, expected, atol=1e-5)
 
 
+def test_bf16_autocast_keeps_minilm_embeddings_within_cosine_0_999_of_float32(minilm):
+    texts = ["A girl joins her school's astronomy club", "Mecha pilots defend a colony ship " * 20,
+             "cooking", "A detective solves locked-room murders in Taisho-era Tokyo"]
+    autocast = text_encoder(minilm_params(bf16_autocast=True))
+    exact, reduced = minilm.encode_queries(texts).dense, autocast.encode_queries(texts).dense
+    assert reduced.dtype == np.float32
+    assert np.allclose(np.linalg.norm(reduced, axis=1), 1, atol=1e-5)
+    assert (exact * reduced).sum(axis=1).min() >= 0.999
+    assert not np.array_equal(exact, reduced)  # the autocast path did run in bfloat16
+
+
+def test_bf16_autocast_is_refused_where_it_cannot_apply():
+    for kind in ("use-multilingual", "bge-m3"):
+        with pytest.raises(ValueError, match=f"bf16_autocast applies to dense torch kinds; '{kind}'"):
+            minilm_params(kind=kind, bf16_autocast=True)
+    with pytest.raises(ValueError, match="needs device cpu"):
+        minilm_params(bf16_autocast=True, device="cuda")
+
+
 def test_truncation_is_counted(minilm):
     long_text = " ".join(["episode"] * 400)
     encoded = minilm.encode_documents([[long_text], ["short"]], "truncate")

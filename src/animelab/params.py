@@ -16,6 +16,7 @@ from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, StringConstr
 
 from animelab.corpus.schema import AnimeEntry
 from animelab.encoders.registry import TEXT_ENCODERS
+from animelab.encoders.text import FlagTextEncoder
 from animelab.errors import LabError, problems
 from animelab.fields import VECTOR_NAMES, VECTORS_BY_NAME, Priority
 from animelab.io import read_yaml
@@ -70,6 +71,19 @@ class TextModelParams(Section):
     use_fp16: bool = False
     adapter: Path | None = Field(default=None, description="LoRA adapter directory merged into the model (peft)")
     threads: int = Field(default=1, ge=1, description="CPU threads of a numpy model (use-multilingual)")
+    bf16_autocast: bool = Field(
+        default=False, description="torch kinds on the CPU: infer under bfloat16 autocast (fast where the CPU has "
+                                   "AMX or AVX512-BF16; bench_embed measures speed and cosine to float32)")
+
+    @model_validator(mode="after")
+    def autocast_on_cpu(self) -> TextModelParams:
+        kind = TEXT_ENCODERS[self.kind]
+        # A lexical head's bfloat16 output is more than FlagEmbedding's numpy conversion takes.
+        if self.bf16_autocast and (not issubclass(kind, FlagTextEncoder) or kind.has_sparse):
+            raise ValueError(f"bf16_autocast applies to dense torch kinds; {self.kind!r} is not one")
+        if self.bf16_autocast and (self.device != "cpu" or self.use_fp16):
+            raise ValueError("bf16_autocast is CPU inference: it needs device cpu and use_fp16 false")
+        return self
 
 
 class ImageModelParams(Section):

@@ -237,5 +237,14 @@ class FlagTextEncoder(TextEncoder):
 
     def _run(self, texts: list[str], query: bool) -> EncodedTexts:
         encode = self.model.encode_queries if query else self.model.encode_corpus
-        output = encode(texts, batch_size=self.params.batch_size, max_length=self.params.max_length)
+        with inference_precision(self.params):
+            output = encode(texts, batch_size=self.params.batch_size, max_length=self.params.max_length)
         return EncodedTexts(dense=np.asarray(output, dtype=np.float32))
+
+
+def inference_precision(params: TextModelParams):
+    """The context a torch text model runs inference in: CPU bfloat16 autocast when ``bf16_autocast`` is set
+    (matrix products in bfloat16, norms and pooling in float32), else plain float32."""
+    import torch
+
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=params.bf16_autocast)

@@ -19,7 +19,7 @@ from peft import LoraConfig, get_peft_model, get_peft_model_state_dict, set_peft
 from ranx import Qrels, Run, evaluate
 from tqdm import tqdm
 
-from animelab.encoders.text import FlagTextEncoder
+from animelab.encoders.text import FlagTextEncoder, inference_precision
 from animelab.finetune.pairs import Batch, LeakageGuard, Pair
 from animelab.params import FinetuneParams, LoraParams
 
@@ -36,6 +36,7 @@ class AdapterModel:
         self.model = get_peft_model(encoder.transformer, config)
         self.tokenizer = encoder.tokenizer
         self.pooling = encoder.POOLING
+        self.text_params = encoder.params
         self.query_instruction = encoder.params.query_instruction
 
     def embed(self, texts: list[str], max_length: int) -> torch.Tensor:
@@ -50,9 +51,16 @@ class AdapterModel:
 
     @torch.no_grad()
     def encode(self, texts: list[str], max_length: int, batch_size: int = 64) -> np.ndarray:
+        """Inference as the base encoder runs it (its precision), longest texts first so that a batch pads
+        to texts of similar length; rows come back in the order of ``texts``."""
         self.model.eval()
-        rows = [self.embed(texts[i:i + batch_size], max_length) for i in range(0, len(texts), batch_size)]
-        return torch.cat(rows).numpy() if rows else np.zeros((0, self.model.config.hidden_size), dtype=np.float32)
+        if not texts:
+            return np.zeros((0, self.model.config.hidden_size), dtype=np.float32)
+        order = np.argsort([-len(text) for text in texts], kind="stable")
+        with inference_precision(self.text_params):
+            rows = [self.embed([texts[i] for i in order[start:start + batch_size]], max_length)
+                    for start in range(0, len(texts), batch_size)]
+        return torch.cat(rows).float().numpy()[np.argsort(order)]
 
     def anchor_text(self, pair: Pair) -> str:
         return f"{self.query_instruction}{pair.anchor}" if pair.source == "query" else pair.anchor
