@@ -234,9 +234,14 @@ def cost_curves(rows: list[dict], config: BenchConfig) -> dict[str, dict[str, An
     """For each curve row of the config: each metric against N over the synthetic sizes, with the exponent b of
     the least-squares fit metric ~ a * N^b on log-log axes."""
     curves = {}
-    for name in [row.name for row in config.rows if row.curve]:
-        points = sorted((row["vectors"], row) for row in rows
-                        if row["config"] == name and row["dataset"].startswith("synthetic"))
+    for bench_row in [row for row in config.rows if row.curve]:
+        name = bench_row.name
+        # One build per size, as users would deploy it: unquantized vectors in RAM, quantized ones with the
+        # originals on disk.
+        held = "RAM" if config.quantizations[bench_row.quantization].kind == "none" else "disk (mmap)"
+        points = sorted(((row["vectors"], row) for row in rows if row["config"] == name
+                         and row["dataset"].startswith("synthetic") and row["originals"] == held),
+                        key=lambda point: point[0])
         if not points:
             continue
         sizes = [size for size, _ in points]

@@ -129,13 +129,18 @@ def test_dvc_repro_runs_every_stage_then_does_nothing(tiny_project):
     assert "Running stage" not in second.stdout + second.stderr
 
 
-def test_embedding_is_deterministic(tiny_project, tmp_path):
+@pytest.mark.parametrize("embedding_set", [None, "use"])
+def test_embedding_is_bit_identical_run_to_run(tiny_project, tmp_path, embedding_set):
+    """MiniLM (under bfloat16 autocast, as configured) and USE, each re-run in a fresh process."""
     again = tmp_path / "embeddings"
-    result = run([sys.executable, "pipelines/embed.py", "--params", "params.yaml", "--corpus", "data/corpus/anime.jsonl",
-                  "--out", str(again), "--metrics", str(tmp_path / "m.json")], tiny_project)
+    chosen = ["--set", embedding_set] if embedding_set else []
+    result = run([sys.executable, "pipelines/embed.py", "--params", "params.yaml", *chosen,
+                  "--corpus", "data/corpus/anime.jsonl", "--out", str(again), "--metrics", str(tmp_path / "m.json")],
+                 tiny_project)
     assert result.returncode == 0, result.stderr[-3000:]
+    first = tiny_project / ("data/embeddings" + (f"-{embedding_set}" if embedding_set else ""))
     for name in ("title_vector", "genre_vector", "episode_vector"):
-        before, after = load_vector(tiny_project / "data/embeddings", name), load_vector(again, name)
+        before, after = load_vector(first, name), load_vector(again, name)
         assert before.ids == after.ids and np.array_equal(before.dense, after.dense)
 
 
