@@ -22,6 +22,7 @@ from animelab.corpus.ingest import anime_sources, ingest
 from animelab.corpus.schema import AnimeEntry
 from animelab.embeddings import embed_text_vector
 from animelab.encoders.registry import resolve_model_path, text_encoder
+from animelab.encoders.text import native_bf16
 from animelab.stages import run_stage
 from animelab.evaluation.timing import machine, measure
 from animelab.fields import TEXT_VECTOR_NAMES, VECTORS_BY_NAME, vector_inputs
@@ -107,13 +108,6 @@ def lab_rows(embed: EmbedParams, texts: list[str]) -> tuple[np.ndarray, float]:
     return rows, elapsed.seconds
 
 
-def bf16_hardware() -> list[str]:
-    """The CPU features that make bfloat16 autocast fast (read on Linux; empty elsewhere)."""
-    cpuinfo = Path("/proc/cpuinfo")
-    flags = set(cpuinfo.read_text().split()) if cpuinfo.exists() else set()
-    return [flag for flag in ("amx_bf16", "avx512_bf16") if flag in flags]
-
-
 def side_by_side(embed: EmbedParams, entries: list[AnimeEntry], vector: str, count: int, seed: int) -> dict:
     spec = VECTORS_BY_NAME[vector]
     texts = ["\n".join(parts) for entry in entries if (parts := vector_inputs(entry, spec))]
@@ -137,7 +131,7 @@ def side_by_side(embed: EmbedParams, entries: list[AnimeEntry], vector: str, cou
                           "cosine_min": float(cosine.min()), "cosine_mean": float(cosine.mean())}
     return {"vector": vector, "texts": len(texts), "max_length": embed.text_model.max_length,
             "batch_size": embed.text_model.batch_size, "threads": machine()["torch_threads"],
-            "bf16_hardware": bf16_hardware(), "encoders": encoders}
+            "bf16_hardware": native_bf16(), "encoders": encoders}
 
 
 def bench_model(embed: EmbedParams, entries: list[AnimeEntry], text_vectors: list[str]) -> dict:

@@ -25,9 +25,10 @@ def main(argv: list[str] | None = None) -> None:
     gold = read_gold(args.gold)
     split = gold_split(gold, params.evaluate.split)
     tuning = gold_split(gold, experiments.choose_on) if experiments.choose_on else None
+    bank = gold_split(gold, params.evaluate.query_bank)
     with atomic_path(args.out) as staging:
         results = evaluate_all(params, experiments, split, read_corpus(args.corpus), args.embeddings, args.cache,
-                               staging, args.sparse, tuning)
+                               staging, args.sparse, tuning, bank)
         write_json(staging / "results.json", results)
     primary = params.evaluate.primary
     write_json(args.metrics, {

@@ -22,9 +22,11 @@ def main(argv: list[str] | None = None) -> None:
 
     params = load_params(args.params)
     results = json.loads(args.results.read_text(encoding="utf-8"))
-    split = gold_split(read_gold(args.gold), params.evaluate.split)
+    gold = read_gold(args.gold)
+    split = gold_split(gold, params.evaluate.split)
     report = evaluate_samples(params, load_experiments(params.evaluate.experiments), results, split,
-                              read_corpus(args.corpus), args.embeddings, args.cache, args.sparse)
+                              read_corpus(args.corpus), args.embeddings, args.cache, args.sparse,
+                              gold_split(gold, params.evaluate.query_bank))
     write_json(args.metrics, {"by_fraction": report["by_fraction"],
                               "samples": [{k: v for k, v in s.items() if k != "verdicts"} for s in report["samples"]]})
     write_text(args.report, sample_markdown(report))

@@ -144,6 +144,8 @@ def tiny_project(tmp_path_factory, repo_params) -> Path:
         "  - {name: model-bge-m3, class: deployable, axis: model, model: bge-m3}\n"
         "  - {name: sparse-feature-learned, class: metadata, axis: sparse, search: {dense: false, sparse: [feature_learned]}}\n"
         "  - {name: hybrid-bm25-dbsf, class: deployable, axis: hybrid, search: {sparse: [bm25], fusion: dbsf}}\n"
+        "  - {name: hybrid-bm25-rrf, class: deployable, axis: hybrid, search: {sparse: [bm25]}}\n"
+        "  - {name: hybrid-bm25-hub, class: deployable, axis: hybrid, search: {sparse: [bm25], hub_penalty: 4.0}}\n"
         "  - {name: model-use, class: deployable, axis: model, model: use-multilingual, search: {vectors: [title_vector]}}\n"
         "  - {name: hybrid-use-title, class: deployable, axis: model,"
         " search: {vectors: [title_vector], sparse: [bm25], extra_vectors: ['use:title_vector']}}\n"

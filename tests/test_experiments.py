@@ -176,3 +176,16 @@ def test_each_extra_list_takes_its_own_score_threshold():
     for settings, expected in ((per_list, [0.6, None, 0.45]), (shared, [0.6, 0.3, 0.3])):
         request = search_request(settings, dense, {}, limit=10)
         assert [q.score_threshold for q in request.queries] == expected
+
+
+def test_a_bge_m3_row_runs_float32_even_when_the_default_model_autocasts(repo_params, tiny_bge_m3_dir):
+    """BGE-M3's lexical head cannot take bfloat16: the default model's forced autocast must not carry over."""
+    from animelab.evaluation.models import model_source
+
+    embed = repo_params.embed.model_copy(update={"text_model": repo_params.embed.text_model.model_copy(
+        update={"bf16_autocast": True})})
+    evaluate = repo_params.evaluate.model_copy(update={"model_paths": {"bge-m3": tiny_bge_m3_dir}})
+    params = repo_params.model_copy(update={"embed": embed, "evaluate": evaluate})
+    row = next(v for v in load_experiments(REPO / "experiments/variants.yaml").variants if v.name == "model-bge-m3")
+    source = model_source(params, row)
+    assert source.model.kind == "bge-m3" and source.model.bf16_autocast is False and not source.model.autocast

@@ -17,7 +17,7 @@ from animelab.errors import LabError
 from animelab.index.exact import ExactIndex, recall_at_k
 from animelab.payload import point_id
 from animelab.index.points import IndexPoint, index_points
-from animelab.index.query import RRF_K, FilterSpec, Hit, SearchRequest, Tuning, VectorQuery, ranked
+from animelab.index.query import RRF_K, FilterSpec, Hit, SearchRequest, Tuning, VectorQuery, demote_hubs, ranked
 from animelab.index.server import ServerIndex
 from animelab.index.spec import SpecError, collection_spec
 from animelab.index.synthetic import resample_with_noise
@@ -435,3 +435,17 @@ def test_fused_scores_equal_in_exact_arithmetic_tie_and_break_by_anime_id():
     result = [hit.anime_id for hit in ranked(hits, limit=42)]
     assert result == ["z-better", *sorted(f"anime-{n:02d}" for n in range(40)), "a-worse"]
     assert [hit.anime_id for hit in ranked(list(reversed(hits)), limit=5)] == result[:5]
+
+
+def test_hub_demotion_sinks_the_anime_a_query_log_keeps_seeing():
+    # RRF k=10 scores of three lists: the hub leads, but it sits in 30% of the log's top 10s.
+    hits = [Hit("hub", 0.30, {}), Hit("b", 0.25, {}), Hit("c", 0.20, {}), Hit("d", 0.10, {})]
+    shares = {"hub": 0.30, "c": 0.01}
+    assert [h.anime_id for h in demote_hubs(hits, shares, penalty=0.1)] == ["hub", "b", "c", "d"]  # 0.27 > 0.25
+    assert [h.anime_id for h in demote_hubs(hits, shares, penalty=0.5)] == ["b", "c", "hub", "d"]
+    assert [h.anime_id for h in demote_hubs(hits, shares, penalty=1.0)] == ["b", "c", "d", "hub"]
+    demoted = demote_hubs(hits, shares, penalty=1.0)
+    assert math.isclose(demoted[1].score, 0.20 - 0.01) and math.isclose(demoted[-1].score, 0.0)
+    # An anime the log never saw keeps its score; ties after demotion break by anime id, as undemoted ones do.
+    assert [h.anime_id for h in demote_hubs([Hit("y", 0.2, {}), Hit("x", 0.3, {})], {"x": 1.0}, 0.1)] == ["x", "y"]
+    assert demote_hubs([], shares, 1.0) == []

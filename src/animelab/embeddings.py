@@ -153,6 +153,8 @@ def embed_corpus(entries: list[AnimeEntry], params: EmbedParams, out_dir: Path) 
             "kind": params.text_model.kind,
             "package_version": encoder.package_version() if encoder else None,
             "max_length": params.text_model.max_length,
+            # The precision inference ran in (bf16_autocast: auto depends on the machine's CPU).
+            "bf16_autocast": bool(encoder) and params.text_model.autocast,
             "dim": encoder.dim if encoder else None,
             "sparse": bool(encoder and encoder.has_sparse),
         },

@@ -16,7 +16,7 @@ from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, StringConstr
 
 from animelab.corpus.schema import AnimeEntry
 from animelab.encoders.registry import TEXT_ENCODERS
-from animelab.encoders.text import FlagTextEncoder
+from animelab.encoders.text import FlagTextEncoder, native_bf16
 from animelab.errors import LabError, problems
 from animelab.fields import VECTOR_NAMES, VECTORS_BY_NAME, Priority
 from animelab.io import read_yaml
@@ -71,19 +71,31 @@ class TextModelParams(Section):
     use_fp16: bool = False
     adapter: Path | None = Field(default=None, description="LoRA adapter directory merged into the model (peft)")
     threads: int = Field(default=1, ge=1, description="CPU threads of a numpy model (use-multilingual)")
-    bf16_autocast: bool = Field(
-        default=False, description="torch kinds on the CPU: infer under bfloat16 autocast (fast where the CPU has "
-                                   "AMX or AVX512-BF16; bench_embed measures speed and cosine to float32)")
+    bf16_autocast: bool | Literal["auto"] = Field(
+        default=False, description="torch kinds on the CPU: infer under bfloat16 autocast; auto: only where the CPU "
+                                   "multiplies bfloat16 natively (AMX or AVX512-BF16: 2.5x float32 there, 5x slower "
+                                   "without); bench_embed measures speed and cosine to float32")
+
+    def autocast_applies(self) -> bool:
+        kind = TEXT_ENCODERS[self.kind]
+        # A lexical head's bfloat16 output is more than FlagEmbedding's numpy conversion takes.
+        return issubclass(kind, FlagTextEncoder) and not kind.has_sparse and self.device == "cpu" and not self.use_fp16
 
     @model_validator(mode="after")
     def autocast_on_cpu(self) -> TextModelParams:
         kind = TEXT_ENCODERS[self.kind]
-        # A lexical head's bfloat16 output is more than FlagEmbedding's numpy conversion takes.
-        if self.bf16_autocast and (not issubclass(kind, FlagTextEncoder) or kind.has_sparse):
+        if self.bf16_autocast is True and (not issubclass(kind, FlagTextEncoder) or kind.has_sparse):
             raise ValueError(f"bf16_autocast applies to dense torch kinds; {self.kind!r} is not one")
-        if self.bf16_autocast and (self.device != "cpu" or self.use_fp16):
+        if self.bf16_autocast is True and (self.device != "cpu" or self.use_fp16):
             raise ValueError("bf16_autocast is CPU inference: it needs device cpu and use_fp16 false")
         return self
+
+    @property
+    def autocast(self) -> bool:
+        """Whether inference runs under CPU bfloat16 autocast (``auto`` resolved on this machine)."""
+        if self.bf16_autocast == "auto":
+            return self.autocast_applies() and bool(native_bf16())
+        return self.bf16_autocast
 
 
 class ImageModelParams(Section):
@@ -358,6 +370,8 @@ class EvaluateParams(Section):
     experiments: Path
     split: Literal["train", "dev", "test"]
     limit: int = Field(ge=10, description="results retrieved per query (>= the deepest metric cut-off)")
+    query_bank: Literal["train", "dev", "test"] = Field(
+        default="train", description="the split whose query texts stand in for a deployment's query log (hub_penalty)")
     metrics: list[Annotated[str, AfterValidator(ranx_metric)]] = Field(min_length=1)
     headline: list[str] = Field(min_length=1, description="metrics shown in dvc metrics and the summary")
     primary: str = Field(description="the declared primary metric, macro-averaged over the ranking categories")
@@ -380,6 +394,8 @@ class EvaluateParams(Section):
         missing = sorted((set(self.headline) | {self.primary}) - set(self.metrics))
         if missing:
             raise ValueError(f"headline and primary metrics {missing} are not in metrics")
+        if self.query_bank == self.split:
+            raise ValueError(f"query_bank {self.query_bank!r} is the evaluated split: the rows would learn its queries")
         deepest = max((int(metric.split("@")[1].split("-")[0]) for metric in self.metrics if "@" in metric), default=0)
         if self.limit < deepest:
             raise ValueError(f"limit {self.limit} is below the deepest metric cut-off @{deepest}: it would score low")

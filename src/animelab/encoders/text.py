@@ -242,9 +242,17 @@ class FlagTextEncoder(TextEncoder):
         return EncodedTexts(dense=np.asarray(output, dtype=np.float32))
 
 
+def native_bf16() -> list[str]:
+    """The CPU features that make bfloat16 autocast fast (read on Linux; empty elsewhere): without them torch
+    emulates bfloat16 products, several times slower than float32."""
+    cpuinfo = Path("/proc/cpuinfo")
+    flags = set(cpuinfo.read_text().split()) if cpuinfo.exists() else set()
+    return [flag for flag in ("amx_bf16", "avx512_bf16") if flag in flags]
+
+
 def inference_precision(params: TextModelParams):
-    """The context a torch text model runs inference in: CPU bfloat16 autocast when ``bf16_autocast`` is set
+    """The context a torch text model runs inference in: CPU bfloat16 autocast when ``params.autocast``
     (matrix products in bfloat16, norms and pooling in float32), else plain float32."""
     import torch
 
-    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=params.bf16_autocast)
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=params.autocast)

@@ -66,7 +66,10 @@ class SearchSettings(Tuning):
     for all or one per extra vector (a list absent from the mapping keeps every score).
     ``low_coverage_threshold``: the least score a prefetch of a vector below the coverage minimum
     keeps, so a vector few anime have adds only the anime it really matches; ``score_threshold``: the
-    same for the other dense vectors. ``sparse``: sparse vector sets searched beside (or, with
+    same for the other dense vectors. ``hub_penalty``: each result's fused score less this times the anime's hub
+    share, the share of a query log's top-10 lists that hold it under the same search without the penalty
+    (``evaluate.query_bank``'s query texts, no judgements): anime that come up for every query sink, results
+    re-ranked from twice the limit. ``sparse``: sparse vector sets searched beside (or, with
     ``dense: false``, instead of) the dense vectors; ``sparse_weight``: their RRF weight (dense lists
     weigh 1, or their priority/coverage weight).
     """
@@ -83,6 +86,7 @@ class SearchSettings(Tuning):
     sparse: Annotated[list[str], only(SET_NAMES, "sparse vector sets")] = []
     dense: bool = True
     sparse_weight: float | None = Field(default=None, gt=0)
+    hub_penalty: float | None = Field(default=None, gt=0)
 
     @field_validator("vectors")
     @classmethod

@@ -102,6 +102,9 @@ def own_model_source(params: Params, variant: Variant) -> ModelSource | str:
     if path is None and TEXT_ENCODERS[kind].NEEDS_PATH:
         return f"evaluate.model_paths.{kind} is not set: no local {kind} model to load"
     model = params.embed.text_model.model_copy(update={"kind": kind, "path": path})
+    # The default model's bfloat16 autocast does not carry over to a kind it cannot apply to (BGE-M3).
+    model = TextModelParams.model_validate(model.model_dump() | ({} if model.autocast_applies() else
+                                                                 {"bf16_autocast": False}))
     TEXT_ENCODERS[kind].check_path(model, f"evaluate.model_paths.{kind}")
     return ModelSource(model)
 

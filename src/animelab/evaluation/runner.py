@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gc
 import hashlib
 import json
 import logging
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +23,12 @@ from animelab.fields import base_vector
 from animelab.evaluation.models import ModelContext, ModelSource, model_source, prepare_model
 from animelab.evaluation.requests import Coverage, build_requests
 from animelab.evaluation.runs import execute, write_trec_run
-from animelab.evaluation.timing import latency_summary, measure
+from animelab.evaluation.timing import latency_summary, measure, timed_search
 from animelab.encoders.text import EncodedTexts
 from animelab.gold.splits import GoldSplit
 from animelab.index.backend import BuildReport, SearchIndex
 from animelab.index.build import build_index, open_index
-from animelab.index.query import SearchRequest, SparseQuery, Tuning, VectorQuery, exact_twin
+from animelab.index.query import Hit, SearchRequest, SparseQuery, Tuning, VectorQuery, demote_hubs, exact_twin
 from animelab.index.spec import collection_spec
 from animelab.io import atomic_path, write_csv, write_json
 from animelab.params import IndexParams, Params, TextModelParams
@@ -83,10 +86,13 @@ class Evaluation:
     embeddings_dir: Path
     cache_dir: Path
     sparse_dir: Path | None
+    # The query log a hub_penalty row reads its hub shares off (evaluate.query_bank's split: texts only).
+    bank: GoldSplit | None = None
     models: dict[tuple[ModelSource, int], ModelContext] = dataclasses.field(default_factory=dict)
     encoded: dict[int, dict[TextModelParams, EncodedTexts]] = dataclasses.field(default_factory=dict)
     sparse_queries: dict[tuple[str, int], dict[str, SparseQuery]] = dataclasses.field(default_factory=dict)
     exact_runs: dict[tuple[Any, ...], scoring.Rankings] = dataclasses.field(default_factory=dict)
+    hub_shares: dict[tuple[str, str], dict[str, float]] = dataclasses.field(default_factory=dict)
     # What result bias is measured on: each anime's start year and MAL members.
     attributes: dict[str, dict[str, float]] = dataclasses.field(init=False)
 
@@ -145,28 +151,85 @@ def fidelity(index: SearchIndex, split: GoldSplit, requests: list[SearchRequest]
     return result
 
 
+def variant_requests(evaluation: Evaluation, variant: Variant, source: ModelSource, parent: GoldSplit,
+                     split: GoldSplit) -> tuple[VariantIndex, ModelContext, list[SearchRequest]]:
+    """The variant's index (built or reused), its model, and one search request per query of ``split``
+    (``parent`` or a restricted view of it)."""
+    params = evaluation.params
+    model = evaluation.model(source, parent)
+    built = variant_index(params, variant, model, evaluation.entries, evaluation.cache_dir, evaluation.sparse_dir)
+    coverage = Coverage(model.coverage, params.evaluate.min_vector_coverage)
+    # Hub demotion re-ranks: it needs candidates below the cut.
+    depth = params.evaluate.limit * (2 if variant.search.hub_penalty else 1)
+    requests = build_requests(variant.search, split, model.query_vectors, built.dense_names, depth,
+                              evaluation.sparse_for(variant.search.sparse, parent, model), coverage)
+    return built, model, requests
+
+
+def hub_shares(evaluation: Evaluation, variant: Variant, source: ModelSource, built: VariantIndex) -> dict[str, float]:
+    """Each anime's share of the query bank's top-10 lists under the variant's search without the penalty:
+    what a deployment reads off its query log (query texts only, no judgements)."""
+    if evaluation.bank is None:
+        raise LabError(f"variant {variant.name} has a hub_penalty, which needs the query bank "
+                       f"(evaluate.query_bank's split), but none was given")
+    plain = variant.model_copy(update={"search": variant.search.model_copy(update={"hub_penalty": None})})
+    key = (str(built.directory), plain.search.model_dump_json())
+    if key not in evaluation.hub_shares:
+        _, _, requests = variant_requests(evaluation, plain, source, evaluation.bank, evaluation.bank)
+        index = built.open()
+        try:
+            found, _ = timed_search(index, requests)
+        finally:
+            index.close()
+        counts = Counter(hit.anime_id for hits in found for hit in hits[:10])
+        evaluation.hub_shares[key] = {anime: count / len(found) for anime, count in counts.items()}
+    return evaluation.hub_shares[key]
+
+
+def reranker(evaluation: Evaluation, variant: Variant, source: ModelSource,
+             built: VariantIndex) -> Callable[[list[Hit]], list[Hit]] | None:
+    """What a row applies to the engine's hits: hub demotion, or nothing."""
+    penalty = variant.search.hub_penalty
+    if penalty is None:
+        return None
+    return functools.partial(demote_hubs, shares=hub_shares(evaluation, variant, source, built), penalty=penalty)
+
+
+def score_variant(evaluation: Evaluation, variant: Variant, source: ModelSource, parent: GoldSplit,
+                  split: GoldSplit, metrics: list[str]) -> scoring.PerQuery:
+    """Only the per-query ``metrics`` of the variant on ``split``: no timing, fidelity or bias."""
+    built, _, requests = variant_requests(evaluation, variant, source, parent, split)
+    rerank = reranker(evaluation, variant, source, built)
+    index = built.open()
+    try:
+        run, _ = execute(index, split, requests, evaluation.params.evaluate.limit, variant.name, rerank)
+    finally:
+        index.close()
+    return scoring.per_query(split.qrels, run, metrics)
+
+
 def evaluate_variant(evaluation: Evaluation, variant: Variant, source: ModelSource, parent: GoldSplit,
                      split: GoldSplit, design: scoring.Design) -> tuple[dict[str, Any], Any, scoring.PerQuery]:
     """Run one variant on ``split`` (``parent`` or its held-out view); returns its result record, its ranx
     Run and its per-query metric values."""
     params = evaluation.params
     settings = params.evaluate
-    model = evaluation.model(source, parent)
-    built = variant_index(params, variant, model, evaluation.entries, evaluation.cache_dir, evaluation.sparse_dir)
+    built, model, requests = variant_requests(evaluation, variant, source, parent, split)
     indexed, build = built.dense_names, built.build
-    coverage = Coverage(model.coverage, settings.min_vector_coverage)
-    requests = build_requests(variant.search, split, model.query_vectors, indexed, settings.limit,
-                              evaluation.sparse_for(variant.search.sparse, parent, model), coverage)
+    rerank = reranker(evaluation, variant, source, built)
     with measure() as resources:
         index = built.open()
         for request in requests[:50]:  # warm-up: page the index in before timing
             index.search(request)
-        run, seconds = execute(index, split, requests, settings.limit, variant.name)
+        run, seconds = execute(index, split, requests, settings.limit, variant.name, rerank)
     ranked = scoring.rankings(run)
     # Outside the measurement: the exact reference scans the originals, which a deployment does not.
     approximate = not variant.search.exact
     search_key = f"{variant.search.model_dump_json(exclude=set(Tuning.model_fields))}:{','.join(indexed)}"
-    fidelities = (fidelity(index, split, requests, ranked, settings.limit, evaluation, model, search_key)
+    # Fidelity is the engine's: the lists before any re-ranking, against the same request done exactly.
+    engine_ranked = ranked if rerank is None or not approximate else scoring.rankings(
+        execute(index, split, requests, settings.limit, variant.name)[0])
+    fidelities = (fidelity(index, split, requests, engine_ranked, settings.limit, evaluation, model, search_key)
                   if approximate else {})
     index.close()
     query_ids = [q.id for q in split.queries]
@@ -237,12 +300,12 @@ def choose_baseline(evaluation: Evaluation, experiments: Experiments, sources: d
 
 def evaluate_all(params: Params, experiments: Experiments, split: GoldSplit, entries: list[AnimeEntry],
                  embeddings_dir: Path, cache_dir: Path, out_dir: Path, sparse_dir: Path | None = None,
-                 tuning: GoldSplit | None = None) -> dict[str, Any]:
+                 tuning: GoldSplit | None = None, bank: GoldSplit | None = None) -> dict[str, Any]:
     """The baseline (chosen on ``tuning`` when the experiments offer candidates), every variant, then the
     declared families of tests. Writes runs and per-query CSVs."""
     settings = params.evaluate
     sources = check_variants(params, experiments)
-    evaluation = Evaluation(params, entries, embeddings_dir, cache_dir, sparse_dir)
+    evaluation = Evaluation(params, entries, embeddings_dir, cache_dir, sparse_dir, bank)
     selection = None
     if experiments.choose_on is not None:
         if tuning is None:

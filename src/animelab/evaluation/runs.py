@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from ranx import Run
@@ -9,15 +10,15 @@ from ranx import Run
 from animelab.evaluation.timing import timed_search
 from animelab.gold.splits import GoldSplit
 from animelab.index.backend import SearchIndex
-from animelab.index.query import SearchRequest
+from animelab.index.query import Hit, SearchRequest
 from animelab.io import atomic_path
 
 
 def execute(index: SearchIndex, split: GoldSplit, requests: list[SearchRequest], limit: int,
-            name: str) -> tuple[Run, list[float]]:
-    """Run every request; returns the ranx Run (ranked by engine score) and per-query seconds.
+            name: str, rerank: Callable[[list[Hit]], list[Hit]] | None = None) -> tuple[Run, list[float]]:
+    """Run every request (its hits re-ranked by ``rerank``); returns the ranx Run and per-query seconds.
     The backend already broke ties, so the run keeps its order."""
-    found, seconds = timed_search(index, requests)
+    found, seconds = timed_search(index, requests, rerank)
     return split.run_of([[hit.anime_id for hit in hits] for hits in found], limit, name), seconds
 
 

@@ -22,7 +22,7 @@ from animelab.evaluation import scoring
 from animelab.evaluation.experiments import Experiments, Variant
 from animelab.evaluation.models import model_source
 from animelab.evaluation.report import mark
-from animelab.evaluation.runner import Evaluation, check_variants, evaluate_variant
+from animelab.evaluation.runner import Evaluation, check_variants, score_variant
 from animelab.gold.splits import GoldSplit
 from animelab.params import Params
 
@@ -54,40 +54,39 @@ def score_sample(evaluation: Evaluation, baseline: Variant, rows: list[Variant],
     if not {q.category for q in view.queries} - set(settings.query_understanding):
         return summary | {"skipped": "no query of a ranking category keeps a relevant anime in the sample"}
     design = scoring.Design.of_split(view, params.evaluate)
-    values, scores = {}, {}
-    for variant in [baseline, *rows]:
-        record, _, values[variant.name] = evaluate_variant(evaluation, variant, sources[variant.name], split, view,
-                                                           design)
-        scores[variant.name] = record
+    values = {variant.name: score_variant(evaluation, variant, sources[variant.name], split, view, [primary])
+              for variant in [baseline, *rows]}
+    scores = {name: design.score(value[primary], scoring.MACRO) for name, value in values.items()}
     names = [row.name for row in rows]
     tests = scoring.significance(values[baseline.name], {name: values[name] for name in names}, design,
                                  [scoring.MACRO], settings.stat_test, settings.alpha, settings.correction, params.seed)
     sample = {name: mark(tests[name][scoring.MACRO][primary]) for name in names}
     significant = [name for name in names if full[name] != "="]
     tau = kendalltau([results["variants"][name]["scores"][scoring.MACRO][primary] for name in names],
-                     [scores[name]["scores"][scoring.MACRO][primary] for name in names])
+                     [scores[name] for name in names])
     return summary | {
-        "baseline": {"score": scores[baseline.name]["scores"][scoring.MACRO][primary],
-                     "ci": scores[baseline.name]["primary_ci"]},
+        "baseline": {"score": scores[baseline.name],
+                     "ci": design.bootstrap(values[baseline.name][primary], scoring.MACRO, settings.bootstrap,
+                                            params.seed)},
         "agreement": float(np.mean([sample[name] == full[name] for name in names])) if names else float("nan"),
         # Of the full run's significant differences, the share the sample finds too (same direction).
         "significant_kept": (float(np.mean([sample[name] == full[name] for name in significant]))
                              if significant else float("nan")),
         "kendall_tau": float(tau.statistic),
         "verdicts": {name: {"full": full[name], "sample": sample[name],
-                            "score": scores[name]["scores"][scoring.MACRO][primary]} for name in names}}
+                            "score": scores[name]} for name in names}}
 
 
 def evaluate_samples(params: Params, experiments: Experiments, results: dict[str, Any], split: GoldSplit,
                      entries: list[AnimeEntry], embeddings_dir: Path, cache_dir: Path,
-                     sparse_dir: Path | None) -> dict[str, Any]:
+                     sparse_dir: Path | None, bank: GoldSplit | None = None) -> dict[str, Any]:
     primary, sampling = params.evaluate.primary, params.data_quality.sample_evaluation
     baseline, rows = sampled_rows(experiments, results)
     sources = check_variants(params, experiments) | {baseline.name: model_source(params, baseline)}
     rows = [row for row in rows if not isinstance(sources[row.name], str)]
     names = [row.name for row in rows]
     full = verdicts(results, names, primary)
-    evaluation = Evaluation(params, entries, embeddings_dir, cache_dir, sparse_dir)
+    evaluation = Evaluation(params, entries, embeddings_dir, cache_dir, sparse_dir, bank)
     samples = []
     for fraction, offset in tqdm([(f, o) for f in sampling.fractions for o in range(sampling.seeds)],
                                  desc="corpus samples", unit="sample"):

@@ -54,12 +54,14 @@ def measure(interval: float = 0.05) -> Iterator[Measurement]:
         result.peak_rss_mib = max(result.peak_rss_mib, process.memory_info().rss / 2**20)
 
 
-def timed_search(index: SearchIndex, requests: list[SearchRequest]) -> tuple[list[list[Hit]], list[float]]:
-    """Every request's hits, and the seconds around each engine call alone."""
+def timed_search(index: SearchIndex, requests: list[SearchRequest],
+                 rerank: Callable[[list[Hit]], list[Hit]] | None = None) -> tuple[list[list[Hit]], list[float]]:
+    """Every request's hits, and the seconds around each engine call (and the ``rerank`` applied to its hits)."""
     found, seconds = [], []
     for request in requests:
         start = time.perf_counter()
-        found.append(index.search(request))
+        hits = index.search(request)
+        found.append(rerank(hits) if rerank else hits)
         seconds.append(time.perf_counter() - start)
     return found, seconds
 

@@ -71,6 +71,7 @@ def edge_point(point: IndexPoint) -> qe.Point:
 
 
 EDGE_CLAUSES = {
+    "ids": lambda key, ids: qe.HasIdCondition(set(ids)),
     "any": lambda key, values: qe.FieldCondition(key, match=qe.MatchAny(values)),
     "value": lambda key, value: qe.FieldCondition(key, match=qe.MatchValue(value)),
     "range": lambda key, bounds: qe.FieldCondition(key, range=qe.RangeFloat(gte=bounds[0], lte=bounds[1])),

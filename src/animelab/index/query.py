@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from animelab.payload import point_id
+
 # Qdrant's RRF constant as the design uses it: sum 1 / (k + rank), ranks from 0.
 RRF_K = 60
 
@@ -77,9 +79,14 @@ class FilterSpec(BaseModel):
 
 def must_clauses(conditions: list[Condition]) -> list[tuple[str, str, Any]]:
     """The filter's semantics in one place, for every backend to translate clause by clause:
-    ``("any", key, values)``, ``("value", key, value)`` (one per all-of value), ``("range", key, (gte, lte))``."""
+    ``("ids", "anime_id", point ids)``, ``("any", key, values)``, ``("value", key, value)`` (one per all-of
+    value), ``("range", key, (gte, lte))``."""
     clauses: list[tuple[str, str, Any]] = []
     for condition in conditions:
+        if condition.key == "anime_id" and condition.any_of:
+            # Point ids are the anime ids' uuids: the engine's id tracker answers without reading payloads.
+            clauses.append(("ids", condition.key, sorted({point_id(anime) for anime in condition.any_of})))
+            continue
         if condition.any_of:
             clauses.append(("any", condition.key, list(condition.any_of)))
         clauses += [("value", condition.key, value) for value in condition.all_of]
@@ -152,6 +159,12 @@ def fetch_limit(request: SearchRequest) -> int:
 # order of its own: sums of 12 lists that are equal in exact arithmetic differ by a few float32 steps
 # (one step is 6e-8 to 1.2e-7 of the value), more than any fixed rounding absorbs.
 TIE_TOLERANCE = 4e-6
+
+
+def demote_hubs(hits: list[Hit], shares: dict[str, float], penalty: float) -> list[Hit]:
+    """``hits`` re-scored ``score - penalty x share`` (an anime's share of a query log's top-10 lists) and
+    re-ranked by the same tie rule."""
+    return ranked([replace(hit, score=hit.score - penalty * shares.get(hit.anime_id, 0.0)) for hit in hits], len(hits))
 
 
 def ranked(hits: list[Hit], limit: int) -> list[Hit]:

@@ -70,6 +70,7 @@ def client_vector(vector: list[float] | SparseQuery) -> Any:
 
 
 CLIENT_CLAUSES = {
+    "ids": lambda key, ids: models.HasIdCondition(has_id=ids),
     "any": lambda key, values: models.FieldCondition(key=key, match=models.MatchAny(any=values)),
     "value": lambda key, value: models.FieldCondition(key=key, match=models.MatchValue(value=value)),
     "range": lambda key, bounds: models.FieldCondition(key=key, range=models.Range(gte=bounds[0], lte=bounds[1])),
