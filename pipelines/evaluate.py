@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 from animelab.corpus.readers import read_corpus
@@ -16,9 +17,9 @@ from animelab.params import load_params
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = stage_args(__doc__, argv, "params", "corpus", "embeddings", "gold", "cache", "sparse", "out", "metrics",
-                      cache="built variant indexes and other-model embeddings, reused across runs",
-                      sparse="the sparse stage's vector sets")
+    args = stage_args(__doc__, argv, "params", "corpus", "embeddings", "gold", "routes", "cache", "sparse", "out",
+                      "metrics", cache="built variant indexes and other-model embeddings, reused across runs",
+                      sparse="the sparse stage's vector sets", routes="the route stage's routes.json")
 
     params = load_params(args.params)
     experiments = load_experiments(params.evaluate.experiments)
@@ -28,7 +29,7 @@ def main(argv: list[str] | None = None) -> None:
     bank = gold_split(gold, params.evaluate.query_bank)
     with atomic_path(args.out) as staging:
         results = evaluate_all(params, experiments, split, read_corpus(args.corpus), args.embeddings, args.cache,
-                               staging, args.sparse, tuning, bank)
+                               staging, args.sparse, tuning, bank, json.loads(args.routes.read_text(encoding="utf-8")))
         write_json(staging / "results.json", results)
     primary = params.evaluate.primary
     write_json(args.metrics, {

@@ -16,8 +16,9 @@ from animelab.params import load_params
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = stage_args(__doc__, argv, "params", "corpus", "embeddings", "gold", "cache", "sparse", "results", "metrics",
-                      "report", cache="the evaluate stage's built variant indexes", sparse="the sparse stage's vector sets",
+    args = stage_args(__doc__, argv, "params", "corpus", "embeddings", "gold", "routes", "cache", "sparse", "results",
+                      "metrics", "report", cache="the evaluate stage's built variant indexes",
+                      sparse="the sparse stage's vector sets", routes="the route stage's routes.json",
                       results="the evaluate stage's results.json (its baseline and verdicts)")
 
     params = load_params(args.params)
@@ -26,7 +27,8 @@ def main(argv: list[str] | None = None) -> None:
     split = gold_split(gold, params.evaluate.split)
     report = evaluate_samples(params, load_experiments(params.evaluate.experiments), results, split,
                               read_corpus(args.corpus), args.embeddings, args.cache, args.sparse,
-                              gold_split(gold, params.evaluate.query_bank))
+                              gold_split(gold, params.evaluate.query_bank),
+                              json.loads(args.routes.read_text(encoding="utf-8")))
     write_json(args.metrics, {"by_fraction": report["by_fraction"],
                               "samples": [{k: v for k, v in s.items() if k != "verdicts"} for s in report["samples"]]})
     write_text(args.report, sample_markdown(report))

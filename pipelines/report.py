@@ -10,11 +10,14 @@ from animelab.params import load_params
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = stage_args(__doc__, argv, "params", "results", "finetune", "reports",
-                      finetune="the finetune_genre stage's metrics")
+    args = stage_args(__doc__, argv, "params", "results", "finetune", "route", "gold_manifest", "reports",
+                      finetune="the finetune_genre stage's metrics", route="the route stage's metrics",
+                      gold_manifest="the gold stage's manifest (the paraphrase pool's rows and holes)")
     params = load_params(args.params)
     write_reports(json.loads(args.results.read_text(encoding="utf-8")), params.evaluate.headline, args.reports,
-                  json.loads(args.finetune.read_text(encoding="utf-8")))
+                  json.loads(args.finetune.read_text(encoding="utf-8")),
+                  json.loads(args.route.read_text(encoding="utf-8")),
+                  json.loads(args.gold_manifest.read_text(encoding="utf-8")).get("pool", {}))
 
 
 if __name__ == "__main__":

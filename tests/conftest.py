@@ -107,7 +107,8 @@ def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
 def tiny_project(tmp_path_factory, repo_params) -> Path:
     """A copy of the project whose params point at 40 MAL + 28 enriched + 20 bangumi records."""
     project = tmp_path_factory.mktemp("project")
-    for name in ("pipelines", "src", "dvc.yaml", ".dvcignore", "gold/curated.yaml", "experiments/ann_sweep.yaml"):
+    for name in ("pipelines", "src", "dvc.yaml", ".dvcignore", "gold/curated.yaml", "gold/paraphrase.yaml",
+                 "gold/paraphrase_judgements.jsonl", "gold/paraphrase_pool.jsonl", "experiments/ann_sweep.yaml"):
         source = REPO / name
         copy = shutil.copytree if source.is_dir() else shutil.copy
         (project / name).parent.mkdir(parents=True, exist_ok=True)
@@ -141,6 +142,8 @@ def tiny_project(tmp_path_factory, repo_params) -> Path:
         "  - {name: hnsw-m8, class: deployable, axis: hnsw, on_baseline: true, index: {hnsw: {m: 8}},"
         " search: {exact: false, hnsw_ef: 32}}\n"
         "  - {name: vectors-hint, class: oracle, axis: vectors, search: {vectors: hint}}\n"
+        "  - {name: vectors-routed, class: deployable, axis: vectors, compare_to: vectors-hint, search: {vectors: routed}}\n"
+        "  - {name: routed-on-baseline, class: deployable, axis: vectors, on_baseline: true, search: {vectors: routed}}\n"
         "  - {name: model-bge-m3, class: deployable, axis: model, model: bge-m3}\n"
         "  - {name: sparse-feature-learned, class: metadata, axis: sparse, search: {dense: false, sparse: [feature_learned]}}\n"
         "  - {name: hybrid-bm25-dbsf, class: deployable, axis: hybrid, search: {sparse: [bm25], fusion: dbsf}}\n"

@@ -16,7 +16,7 @@ from animelab.finetune.pairs import (
     Batch, LeakageError, LeakageGuard, Pair, batches, confusable_negatives, genre_text, labels, query_pairs,
     synopsis_pairs,
 )
-from animelab.gold.build import anime_split, build_gold
+from animelab.gold.build import HandWritten, anime_split, build_gold
 from animelab.params import FinetuneParams, GoldParams, LoraParams, SplitParams
 from tests.conftest import minilm_params
 
@@ -31,10 +31,11 @@ def slice_entries(mal_lines):
 
 @pytest.fixture(scope="module")
 def slice_gold(slice_entries):
-    params = GoldParams(curated="unused.yaml", split=SPLIT, min_relevant=2, max_relevant=40, facet_phrasings=2,
+    params = GoldParams(curated="unused.yaml", paraphrase="unused.yaml", judgements="unused.jsonl", pool="unused.jsonl",
+                        split=SPLIT, min_relevant=2, max_relevant=40, facet_phrasings=2,
                         hard_negatives_per_query=0, cross_lingual_min_synopsis_chars=10, similar_min_jaccard=0.6,
                         max_queries={}, min_test_queries=1)
-    gold = build_gold(slice_entries, [], [], params, seed=3)
+    gold = build_gold(slice_entries, [], HandWritten({}, []), params, seed=3)
     qrels = {q.id: dict(q.qrels) for q in gold.queries}
     return gold.queries, qrels, anime_split(slice_entries, SPLIT, seed=3)["splits"]
 

@@ -7,7 +7,7 @@ import pytest
 from animelab.corpus.schema import AnimeEntry, BangumiEntry
 from animelab.errors import LabError
 from animelab.gold import generators
-from animelab.gold.build import anime_split, assign_splits, build_gold, manifest, validate
+from animelab.gold.build import HandWritten, anime_split, assign_splits, build_gold, hole_rates, manifest, validate
 from animelab.gold.splits import read_gold, write_gold
 from animelab.gold.franchise import base_title, franchises
 from animelab.gold.predicates import CuratedQuery, Predicate, load_curated
@@ -110,7 +110,7 @@ def test_curated_predicates():
                          grade_1=Predicate(genres_any=["Sports"]), ids={"a8": 1, "a3": 0, "zz": 2})
     # ids override the predicates; 0 marks a judged non-relevant anime; ids not in the corpus are ignored.
     assert query.grades(CORPUS) == {"a1": 2, "a2": 1, "a3": 0, "a7": 1, "a8": 1}
-    (made,) = generators.curated_queries(CORPUS, [query])
+    (made,) = generators.hand_queries(CORPUS, [query], [], max_relevant=10)
     assert made.id == "curated-sports-school" and made.qrels == {"a1": 2, "a2": 1, "a7": 1, "a8": 1}
     assert made.hard_negatives == ["a3"]
     assert Predicate(text_any=["match"]).matches(CORPUS[3]) and not Predicate(text_any=["mat"]).matches(CORPUS[3])
@@ -130,7 +130,8 @@ def test_committed_curated_queries_load_and_name_real_anime(repo_params):
 
 
 def gold_params(**changes) -> GoldParams:
-    values = dict(curated="unused.yaml", split=SplitParams(train=0.4, dev=0.2, test=0.4), min_relevant=2,
+    values = dict(curated="unused.yaml", paraphrase="unused.yaml", judgements="unused.jsonl", pool="unused.jsonl",
+                  split=SplitParams(train=0.4, dev=0.2, test=0.4), min_relevant=2,
                   max_relevant=10, facet_phrasings=2, hard_negatives_per_query=5, cross_lingual_min_synopsis_chars=10,
                   similar_min_jaccard=0.6, max_queries={}, min_test_queries=1)
     return GoldParams(**(values | changes))
@@ -152,7 +153,7 @@ def test_the_gold_set_is_byte_identical_for_the_same_inputs(tmp_path):
     params = gold_params()
     outputs = []
     for run in ("first", "second"):
-        gold = build_gold(CORPUS, [], [], params, seed=5)
+        gold = build_gold(CORPUS, [], HandWritten({}, []), params, seed=5)
         write_gold(tmp_path / run, gold.queries, manifest(gold, params, 5, {"corpus": "x"}),
                    anime_split(CORPUS, params.split, seed=5))
         outputs.append({p.name: p.read_bytes() for p in sorted((tmp_path / run).iterdir())})
@@ -165,7 +166,7 @@ def test_the_gold_set_is_byte_identical_for_the_same_inputs(tmp_path):
 
 def test_gold_queries_read_back_as_they_were_written(tmp_path):
     params = gold_params()
-    gold = build_gold(CORPUS, [], [], params, seed=5)
+    gold = build_gold(CORPUS, [], HandWritten({}, []), params, seed=5)
     write_gold(tmp_path, gold.queries, manifest(gold, params, 5, {"corpus": "x"}),
                anime_split(CORPUS, params.split, seed=5))
     read = read_gold(tmp_path)
@@ -192,7 +193,7 @@ def test_curated_queries_without_relevant_anime_are_dropped_and_reported():
     matching = CuratedQuery(id="curated-volleyball", text="volleyball", vectors=["title_vector"],
                             grade_2=Predicate(text_any=["volleyball"]))
     absent = CuratedQuery(id="curated-ninja", text="ninja", vectors=["title_vector"], grade_2=Predicate(text_any=["ninja"]))
-    gold = build_gold(CORPUS, [], [matching, absent], gold_params(), seed=5)
+    gold = build_gold(CORPUS, [], HandWritten({"curated": [matching, absent]}, []), gold_params(), seed=5)
     assert [q.id for q in gold.queries if q.category == "curated"] == ["curated-volleyball"]
     assert manifest(gold, gold_params(), 5, {})["dropped_curated_without_relevant_anime"] == ["curated-ninja"]
 
@@ -207,3 +208,77 @@ def test_validation_rejects_broken_sets():
         validate(broken, {e.id for e in CORPUS})
     with pytest.raises(LabError, match="duplicate query text"):
         validate(good + good[:1], {e.id for e in CORPUS})
+
+
+def test_paraphrase_queries_take_judgements_groups_and_the_relevance_cap(tmp_path):
+    from animelab.gold.predicates import Judgement, load_judgements
+
+    sports = dict(vectors=["genre_vector"], grade_2=Predicate(genres_any=["Sports"]), need="topic")
+    first = CuratedQuery(id="paraphrase-ball-games", text="kids playing ball games", group="ball", **sports)
+    second = CuratedQuery(id="paraphrase-ball-teams", text="teams chasing a ball", group="ball", **sports)
+    judged = [Judgement(query="paraphrase-ball-games", anime="a4", grade=1, reason="a comedy club that plays matches"),
+              Judgement(query="paraphrase-ball-games", anime="a8", grade=0, reason="a drama, no games")]
+    made = generators.hand_queries(CORPUS, [first, second], judged, max_relevant=10)
+    assert [(q.category, q.group) for q in made] == [("paraphrase", "ball"), ("paraphrase", "ball")]
+    # A pooled anime judged 0 is not a hard negative (it came from the compared rows' results).
+    assert made[0].qrels == {"a1": 2, "a2": 2, "a3": 2, "a4": 1, "a7": 2} and made[0].hard_negatives == []
+    assert made[1].qrels == {"a1": 2, "a2": 2, "a3": 2, "a7": 2}
+    # A judgement may only fill a hole: an anime the predicates graded is not judged again.
+    with pytest.raises(LabError, match="already graded"):
+        generators.hand_queries(CORPUS, [first], [Judgement(query=first.id, anime="a1", grade=0, reason="not it")], 10)
+    with pytest.raises(LabError, match="more than gold.max_relevant 3"):
+        generators.hand_queries(CORPUS, [first], [], max_relevant=3)
+    with pytest.raises(LabError, match="name queries no hand-written file has"):
+        HandWritten({"paraphrase": [first]}, [Judgement(query="paraphrase-x", anime="a1", grade=2, reason="x y")])
+    with pytest.raises(ValueError, match="states its need"):
+        CuratedQuery(id="paraphrase-no-need", text="ball", vectors=["genre_vector"], grade_2=Predicate(genres_any=["Sports"]))
+    with pytest.raises(ValueError, match="needs grade_2 or an id graded 2"):
+        CuratedQuery(id="paraphrase-nothing", text="ball", vectors=["genre_vector"], need="topic", ids={"a1": 1})
+
+    path = tmp_path / "paraphrase.yaml"
+    path.write_text("- {id: paraphrase-a, text: aa, vectors: [genre_vector], need: topic, group: g, grade_2: {genres_any: [Sports]}}\n"
+                    "- {id: paraphrase-b, text: bb, vectors: [title_vector], need: topic, group: g, grade_2: {genres_any: [Sports]}}\n")
+    with pytest.raises(LabError, match="group g differ"):
+        load_curated(path, "paraphrase")
+    with pytest.raises(LabError, match="start with curated-"):
+        load_curated(path, "curated")
+    lines = tmp_path / "judgements.jsonl"
+    lines.write_text('{"query": "q", "anime": "a1", "grade": 2, "reason": "fits"}\n{"query": "q", "anime": "a1", "grade": 3}\n')
+    with pytest.raises(LabError, match="line 2"):
+        load_judgements(lines)
+    assert load_judgements(tmp_path / "absent.jsonl") == []
+
+
+def test_hole_rate_is_the_share_of_pooled_anime_unjudged_until_pooling_and_relevant():
+    from animelab.gold.predicates import Judgement
+
+    query = CuratedQuery(id="paraphrase-q", text="qq", vectors=["title_vector"], need="known_item", ids={"a1": 2})
+    pooled = [{"query": "paraphrase-q", "anime": "a1", "grade": 2}, {"query": "paraphrase-q", "anime": "a2", "grade": None},
+              {"query": "paraphrase-q", "anime": "a3", "grade": None}, {"query": "paraphrase-q", "anime": "a4", "grade": None}]
+    judged = [Judgement(query="paraphrase-q", anime="a2", grade=1, reason="the sequel"),
+              Judgement(query="paraphrase-q", anime="a3", grade=0, reason="another show")]
+    rates = hole_rates(pooled, HandWritten({"paraphrase": [query]}, judged))
+    assert rates["known_item"] == rates["all"] == {"pooled": 4, "unjudged_when_pooled": 3, "still_unjudged": 1,
+                                                    "hole_rate": 0.25}
+
+
+def test_committed_paraphrase_queries_are_specific_and_split_by_group(repo_params):
+    from animelab.corpus.ingest import anime_sources, ingest
+    from animelab.gold.build import load_hand_written
+
+    hand = load_hand_written(repo_params.gold.model_copy(update={
+        name: REPO / getattr(repo_params.gold, name) for name in ("curated", "paraphrase", "judgements")}))
+    queries = hand.queries["paraphrase"]
+    assert len(queries) >= 300
+    corpus = ingest(anime_sources(repo_params.data.path("enriched"), repo_params.data.path("mal_seasons"))).entries
+    made = generators.hand_queries(corpus, queries, hand.judgements, repo_params.gold.max_relevant)
+    for query in made:
+        assert 1 <= sum(grade == 2 for grade in query.qrels.values()) <= repo_params.gold.max_relevant, query.id
+    assert sum(query.need == "known_item" for query in queries) >= 0.4 * len(queries)
+    gold = read_gold(REPO / "gold")
+    paraphrase = [q for q in gold.queries if q.category == "paraphrase"]
+    assert len(paraphrase) == len(queries) and sum(q.split == "test" for q in paraphrase) >= 150
+    splits_of_group = {}
+    for query in paraphrase:
+        splits_of_group.setdefault(query.group, set()).add(query.split)
+    assert all(len(splits) == 1 for splits in splits_of_group.values())

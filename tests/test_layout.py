@@ -22,6 +22,7 @@ LAYERS = [
     {"tracking", "embeddings"},
     {"dataquality"},
     {"gold"},
+    {"routing"},
     {"index"},
     {"sparse"},
     {"evaluation"},

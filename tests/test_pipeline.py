@@ -16,6 +16,7 @@ import yaml
 
 from animelab.embeddings import StaleEmbeddingsError, load_manifest, load_vector
 from animelab.evaluation.scoring import top_deployable
+from animelab.routing.router import route_label
 from tests.conftest import REPO, TINY_VECTORS, run
 
 # Every test here reads the tiny project as `dvc repro` built it (once per session, in conftest).
@@ -98,7 +99,7 @@ def test_dvc_repro_runs_every_stage_then_does_nothing(tiny_project):
         "deployable", "oracle", "metadata"}
     # Pairwise among deployable configurations: the HNSW row is the baseline's search, not one of them.
     configurations = {"baseline", "hybrid-bm25-dbsf", "hybrid-bm25-rrf", "hybrid-bm25-hub", "model-use",
-                      "hybrid-use-title"}
+                      "hybrid-use-title", "vectors-routed"}
     paired = {name for test in results["pairwise"] for name in (test["a"], test["b"])}
     assert len(paired) == 5 and paired <= configurations and len(results["pairwise"]) == 10
     # Another model's rows and the multi-model hybrid: each list searched with its own model's query vector.
@@ -129,7 +130,7 @@ def test_dvc_repro_runs_every_stage_then_does_nothing(tiny_project):
     best = summary.split("**Best deployable configuration: ")[1].split("**")[0]
     assert results["variants"][best]["class"] == "deployable" and not results["variants"][best]["settings"]["on_baseline"]
     deployable, oracle = summary.index("## Deployable rows"), summary.index("## Oracle rows")
-    assert deployable < summary.index("| hnsw-m8 |") < oracle < summary.index("| vectors-hint |")
+    assert deployable < summary.index("| hnsw-m8 |") < oracle < summary.index("\n| vectors-hint | vectors |")
     assert (tiny_project / "reports/variants.html").stat().st_size > 0
 
     import mlflow
@@ -148,6 +149,56 @@ def test_dvc_repro_runs_every_stage_then_does_nothing(tiny_project):
     second = run(["dvc", "repro"], tiny_project)
     assert second.returncode == 0
     assert "Running stage" not in second.stdout + second.stderr
+
+
+def test_the_router_routes_every_query_and_the_routed_row_searches_its_choice(tiny_project):
+    queries = [json.loads(line) for line in (tiny_project / "gold/queries.jsonl").read_text().splitlines()]
+    routes = json.loads((tiny_project / "data/routing/routes.json").read_text())
+    assert set(routes) == {q["id"] for q in queries}
+    metrics = json.loads((tiny_project / "reports/metrics/route.json").read_text())
+    test = [q for q in queries if q["split"] == "test"]
+    assert sum(metrics["accuracy"]["test"]["queries"].values()) == len(test)
+    hits = sum(route_label(q["vectors"]) == route_label(routes[q["id"]]) for q in test)
+    assert metrics["accuracy"]["test"]["overall"] == pytest.approx(hits / len(test))
+    assert metrics["chosen"]["dev_macro_accuracy"] == max(t["dev_macro_accuracy"] for t in metrics["trials"])
+    results = json.loads((tiny_project / "data/evaluate/results.json").read_text())
+    routed = results["variants"]["vectors-routed"]
+    assert routed["class"] == "deployable" and routed["compared_to"] == "vectors-hint"
+    # Where the router chose the hint's vectors the routed row's request is the oracle's: the same results.
+    tops = {name: top_tens(tiny_project / f"data/evaluate/runs/{name}.trec") for name in ("vectors-routed", "vectors-hint")}
+    agreeing = [q["id"] for q in test if route_label(q["vectors"]) == route_label(routes[q["id"]]) and q["id"] in tops["vectors-hint"]]
+    assert agreeing and all(tops["vectors-routed"][q] == tops["vectors-hint"][q] for q in agreeing)
+    summary = (tiny_project / "reports/summary.md").read_text()
+    assert "## Query router" in summary and "| vectors-routed | vectors-hint |" in summary
+    assert "# Query router" in (tiny_project / "reports/route.md").read_text()
+
+
+def test_the_pool_holds_the_top_tens_of_the_runs_best_rows(tiny_project, tmp_path):
+    out = tmp_path / "pool.jsonl"
+    result = run(["python", "pipelines/pool.py", "--params", "params.yaml", "--corpus", "data/corpus/anime.jsonl",
+                  "--embeddings", "data/embeddings", "--gold", "gold", "--routes", "data/routing/routes.json",
+                  "--cache", "data/variant_cache", "--sparse", "data/sparse", "--results", "data/evaluate/results.json",
+                  "--out", str(out), "--also", "vectors-routed"], tiny_project)
+    assert result.returncode == 0, result.stderr[-2000:]
+    pooled = [json.loads(line) for line in out.read_text().splitlines()]
+    results = json.loads((tiny_project / "data/evaluate/results.json").read_text())
+    chosen = results["baseline_selection"]["chosen"]
+    rows = {row for item in pooled for row in item["rows"]}
+    assert {chosen, "vectors-routed"} <= rows and "baseline" not in rows
+    queries = {json.loads(line)["id"] for line in (tiny_project / "gold/queries.jsonl").read_text().splitlines()
+               if '"category": "paraphrase"' in line and '"split": "test"' in line}
+    assert queries and {item["query"] for item in pooled} <= queries
+    judged = {}
+    for line in (tiny_project / "gold/qrels.trec").read_text().splitlines():
+        query, _, anime, grade = line.split()
+        judged[query, anime] = int(grade)
+    assert all(item["grade"] == judged.get((item["query"], item["anime"])) for item in pooled)
+    # Each pooled row's anime are exactly its evaluate run's top 10 on those queries: the same search again.
+    for row in rows:
+        tops = top_tens(tiny_project / f"data/evaluate/runs/{'baseline' if row == chosen else row}.trec")
+        for query in queries:
+            assert {item["anime"] for item in pooled if item["query"] == query and row in item["rows"]} == set(
+                tops.get(query, []))
 
 
 @pytest.mark.parametrize("embedding_set", [None, "use"])
@@ -227,6 +278,12 @@ def test_search_cli_over_the_built_index(tiny_project):
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 3 and "Death Note" in lines[0]
+    # The router picks the vectors from the text alone, as the routed rows search them.
+    routed = run([sys.executable, "-m", "animelab", "search", "anime animated by Madhouse", "--vectors", "routed"],
+                 tiny_project)
+    assert routed.returncode == 0, routed.stderr[-3000:]
+    chosen = routed.stdout.splitlines()[0].removeprefix("routed to: ").split(", ")
+    assert set(chosen) <= {"title_vector", "genre_vector", "episode_vector"} and len(routed.stdout.splitlines()) == 11
     refused = run([sys.executable, "-m", "animelab", "search", "x", "--vectors", "staff"], tiny_project)
     assert refused.returncode != 0 and "['staff_vector'] are not in the index" in refused.stderr
 

@@ -108,7 +108,16 @@ def search(args: argparse.Namespace) -> None:
     from animelab.index.build import indexed_text_model, open_index
 
     params = load_params(args.params)
-    vectors = vector_names(args.vectors, params.index.vectors)
+    if args.vectors == "routed":
+        from animelab.routing.router import load_router, route_vectors
+
+        router = load_router(args.router)
+        routed = router.predict([args.query], text_encoder(params.route_model()).encode_queries([args.query]).dense)[0]
+        vectors = [name for name in route_vectors(routed[0]) if name in params.index.vectors] or vector_names(
+            "all", params.index.vectors)
+        print(f"routed to: {', '.join(vectors)}")
+    else:
+        vectors = vector_names(args.vectors, params.index.vectors)
     try:
         settings = SearchSettings(vectors=vectors, fusion=args.fusion, rrf_k=args.rrf_k,
                                   prefetch_limit=args.prefetch_limit, hnsw_ef=args.hnsw_ef, exact=args.exact,
@@ -156,7 +165,11 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="Search the index the `index` stage built. Several --vectors are "
                                             "prefetched and fused (RRF or DBSF).")
     query.add_argument("query", help="free text, e.g. 'high school volleyball team'")
-    query.add_argument("--vectors", default="title", help="comma-separated text vectors (title,genre,...) or 'all'")
+    query.add_argument("--vectors", default="title",
+                       help="comma-separated text vectors (title,genre,...), 'all', or 'routed' (the route stage's "
+                            "router picks them from the query text)")
+    query.add_argument("--router", type=Path, default=Path("data/routing/router.joblib"),
+                       help="the router --vectors routed loads")
     query.add_argument("--fusion", choices=["rrf", "dbsf"], default="rrf")
     query.add_argument("--rrf-k", type=positive_int, default=RRF_K)
     query.add_argument("--weights", type=weight_list, help="comma-separated positive weights, one per vector (weighted RRF)")

@@ -23,7 +23,7 @@ from animelab.io import read_yaml
 from animelab.payload import PAYLOAD_FIELDS
 
 
-GOLD_CATEGORIES = ("facet", "studio", "temporal", "known_item", "cross_lingual", "similar", "curated")
+GOLD_CATEGORIES = ("facet", "studio", "temporal", "known_item", "cross_lingual", "similar", "curated", "paraphrase")
 
 
 class Section(BaseModel):
@@ -225,6 +225,9 @@ class SplitParams(Section):
 
 class GoldParams(Section):
     curated: Path
+    paraphrase: Path = Field(description="hand-written queries in the words people type (gold/paraphrase.yaml)")
+    judgements: Path = Field(description="pooled judgements over hand-written queries (jsonl; absent: none yet)")
+    pool: Path = Field(description="the pooled anime the judgements were made on (pipelines/pool.py; absent: none)")
     split: SplitParams
     min_relevant: int = Field(ge=1, description="fewest grade-2 anime a facet/studio/temporal query may have")
     max_relevant: int = Field(ge=1, description="most grade-2 anime a facet/studio query may have")
@@ -610,6 +613,27 @@ class OnlineParams(Section):
     alpha: float = Field(gt=0, lt=1, description="the interleaving sign tests' level")
 
 
+class RouteParams(Section):
+    """The query router (route stage): which vectors to search, predicted from the query text alone."""
+
+    embedding: str = Field(description="'default' or an embed.sets name: the text model whose query embedding "
+                                       "is a feature")
+    feature_sets: list[list[Literal["dense", "lexical"]]] = Field(
+        min_length=1, description="feature combinations tried: dense (the query embedding), lexical (TF-IDF "
+                                  "character n-grams)")
+    c_values: list[Annotated[float, Field(gt=0)]] = Field(min_length=1, description="logistic regression C tried")
+    class_weights: list[Literal["none", "balanced"]] = Field(min_length=1)
+    char_ngrams: tuple[int, int] = Field(description="character n-gram lengths of the lexical features")
+    choose_on: Literal["dev"] = Field(description="the split the combination is chosen on (macro accuracy)")
+
+    @field_validator("char_ngrams")
+    @classmethod
+    def ordered(cls, ngrams: tuple[int, int]) -> tuple[int, int]:
+        if not 1 <= ngrams[0] <= ngrams[1]:
+            raise ValueError(f"char_ngrams must be 1 <= low <= high, got {list(ngrams)}")
+        return ngrams
+
+
 class Params(Section):
     seed: int
     tracking: TrackingParams
@@ -624,6 +648,20 @@ class Params(Section):
     drift: DriftParams
     data_quality: DataQualityParams
     online: OnlineParams
+    route: RouteParams
+
+    @model_validator(mode="after")
+    def route_embedding_exists(self) -> "Params":
+        if self.route.embedding != "default" and self.route.embedding not in self.embed.sets:
+            raise ValueError(f"route.embedding {self.route.embedding!r} is neither 'default' nor an embed.sets name "
+                             f"{sorted(self.embed.sets)}")
+        return self
+
+    def route_model(self) -> TextModelParams:
+        """The text model whose query embedding the router reads."""
+        if self.route.embedding == "default":
+            return self.embed.text_model
+        return self.embed.sets[self.route.embedding].text_model
 
 
 class ParamsError(LabError):

@@ -58,7 +58,8 @@ class SearchSettings(Tuning):
 
     ``vectors``: ``all`` (every indexed text vector), ``covered`` (those on at least
     ``evaluate.min_vector_coverage`` of the corpus), ``hint`` (the query's own target vectors from
-    the gold set: an oracle), or a list. ``weights``: ``priority`` (high 3, medium 2, low 1) or
+    the gold set: an oracle), ``routed`` (the vectors the route stage's router predicts from the query text:
+    deployable), or a list. ``weights``: ``priority`` (high 3, medium 2, low 1) or
     ``coverage`` (each list's share of the corpus) for weighted RRF, or none. ``extra_vectors``: vectors of
     other embedding sets (``use:title_vector``: title_vector by embedding set ``use``'s model) searched
     beside them, each list with the query encoded by its set's model: a multi-model hybrid;
@@ -74,7 +75,7 @@ class SearchSettings(Tuning):
     weigh 1, or their priority/coverage weight).
     """
 
-    vectors: Literal["all", "covered", "hint"] | list[str] = "all"
+    vectors: Literal["all", "covered", "hint", "routed"] | list[str] = "all"
     extra_vectors: list[str] = []
     extra_score_threshold: Score | dict[str, Score] | None = None
     fusion: Literal["rrf", "dbsf"] = "rrf"

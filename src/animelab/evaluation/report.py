@@ -6,9 +6,12 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import plotly.graph_objects as go
+from scipy.stats import kendalltau
 
 from animelab.evaluation.scoring import MACRO, top_deployable
+from animelab.gold.predicates import HAND_CATEGORIES
 from animelab.io import write_csv, write_text
 
 
@@ -135,6 +138,117 @@ def category_lines(variants: dict[str, Any], results: dict[str, Any]) -> list[st
     return lines + [""]
 
 
+def router_lines(route: dict[str, Any]) -> list[str]:
+    """The route stage's accuracy: how often the router picks the gold hint's vector set (reports/route.md)."""
+    test = route["accuracy"]["test"]
+    lines = ["## Query router (reports/route.md)", "",
+             f"Accuracy on the test queries: {test['overall']:.3f} (macro over categories {test['macro']:.3f}); per "
+             "category: " + ", ".join(f"{category} {value:.3f} ({test['queries'][category]} queries)"
+                                      for category, value in test["per_category"].items()) + "."]
+    return lines + [""]
+
+
+def routed_pairs(variants: dict[str, Any]) -> list[tuple[str, str]]:
+    """Each routed row and the oracle row it is tested against."""
+    return [(name, record["compared_to"]) for name, record in variants.items()
+            if record["settings"]["search"]["vectors"] == "routed"
+            and variants.get(record.get("compared_to") or "", {}).get("class") == "oracle"]
+
+
+def routed_headline(variants: dict[str, Any], primary: str) -> list[str]:
+    pairs = routed_pairs(variants)
+    if not pairs:
+        return []
+    gaps = [f"{routed} {variants[routed]['scores'][MACRO][primary]:.4f} vs {oracle} "
+            f"{variants[oracle]['scores'][MACRO][primary]:.4f} "
+            f"({variants[routed]['scores'][MACRO][primary] - variants[oracle]['scores'][MACRO][primary]:+.4f})"
+            for routed, oracle in pairs]
+    return [f"**Router vs oracle** (macro {primary}, the vectors predicted from the text vs read from the gold file): "
+            + "; ".join(gaps) + ".", ""]
+
+
+def routed_lines(variants: dict[str, Any], results: dict[str, Any]) -> list[str]:
+    """Each routed row beside the oracle row it mirrors: the cost of predicting the vectors from the text."""
+    primary, ranking = results["primary"], results["ranking_categories"]
+    pairs = routed_pairs(variants)
+    if not pairs:
+        return []
+    groups = [MACRO, *ranking]
+    lines = [f"## Routed vs oracle vectors ({primary}: routed / oracle, and the gap)", "",
+             "A routed row searches the vectors the router predicts from the query text (deployable); the oracle "
+             "row it mirrors reads them from the gold file. Marks: the routed row against the oracle row.", "",
+             "| routed row | oracle row | " + " | ".join(groups) + " |", "|---|---|" + "---:|" * len(groups)]
+    for routed, oracle in pairs:
+        tests = variants[routed].get("vs_baseline", {})
+        cells = [f"{variants[routed]['scores'][g][primary]:.3f} / {variants[oracle]['scores'][g][primary]:.3f} "
+                 f"({variants[routed]['scores'][g][primary] - variants[oracle]['scores'][g][primary]:+.3f}) "
+                 f"{mark(tests.get(g, {}).get(primary))}".strip() for g in groups]
+        lines.append(f"| {routed} | {oracle} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def template_split(results: dict[str, Any]) -> tuple[list[str], str | None]:
+    """The templated ranking categories, and the hand-written paraphrase category when it was scored."""
+    templated = [c for c in results["ranking_categories"] if c not in HAND_CATEGORIES]
+    return templated, ("paraphrase" if "paraphrase" in results["ranking_categories"] else None)
+
+
+def template_rows(variants: dict[str, Any], results: dict[str, Any]) -> list[tuple[str, float, float]]:
+    """Per deployable search configuration (not held out, not the baseline's search on another index): its
+    primary metric macro-averaged over the templated categories, and on the paraphrase queries; by the first."""
+    primary = results["primary"]
+    templated, paraphrase = template_split(results)
+    rows = [(name, float(np.mean([r["scores"][c][primary] for c in templated])), r["scores"][paraphrase][primary])
+            for name, r in variants.items()
+            if r["class"] == "deployable" and not r["holdout"] and not r["settings"]["on_baseline"]]
+    return sorted(rows, key=lambda row: (-row[1], row[0]))
+
+
+def template_lines(variants: dict[str, Any], results: dict[str, Any], pool: dict[str, Any]) -> list[str]:
+    templated, paraphrase = template_split(results)
+    if paraphrase is None:
+        return []
+    pooled = set(pool.get("rows", []))
+    # The pool names the baseline by its candidate.
+    chosen = (results.get("baseline_selection") or {}).get("chosen")
+    pooled |= {results["baseline"]} if chosen in pooled else set()
+    rows = template_rows(variants, results)
+    tau = kendalltau([t for _, t, _ in rows], [p for _, _, p in rows])
+    by_template = {name: rank for rank, (name, _, _) in enumerate(sorted(rows, key=lambda r: -r[1]), start=1)}
+    by_paraphrase = {name: rank for rank, (name, _, _) in enumerate(sorted(rows, key=lambda r: -r[2]), start=1)}
+    primary = results["primary"]
+    lines = ["## Templates vs paraphrases: does the ranking of rows hold on queries no generator wrote?", "",
+             f"Deployable rows: {primary} macro-averaged over the templated categories ({', '.join(templated)}) and "
+             f"on the hand-written paraphrase queries (gold/paraphrase.yaml, qrels with the pooled judgements). "
+             f"Kendall's tau between the two rankings of {len(rows)} rows: **{tau.statistic:.3f}** "
+             f"(p={tau.pvalue:.2g}). Pooled rows (ᵖ) had their paraphrase top 10s judged; a row outside the pool "
+             "may hold relevant anime nobody judged, so its paraphrase score is a lower bound.", "",
+             "| row | templated | rank | paraphrase | rank |", "|---|---:|---:|---:|---:|"]
+    lines += [f"| {name}{'ᵖ' if name in pooled else ''} | {t:.3f} | {by_template[name]} | {p:.3f} | {by_paraphrase[name]} |" for name, t, p in rows]
+    holes = pool.get("holes", {})
+    if holes:
+        lines += ["", "Pool holes (paraphrase test queries; pipelines/pool.py, gold/paraphrase_judgements.jsonl): the "
+                  "share of pooled anime that no predicate had graded and a reader judged relevant, per need:", "",
+                  "| need | pooled | unjudged when pooled | still unjudged | hole rate |", "|---|---:|---:|---:|---:|"]
+        lines += [f"| {need} | {h['pooled']} | {h['unjudged_when_pooled']} | {h['still_unjudged']} | {h['hole_rate']:.3f} |"
+                  for need, h in holes.items()]
+    return lines + [""]
+
+
+def template_figure(variants: dict[str, Any], results: dict[str, Any]) -> go.Figure | None:
+    if template_split(results)[1] is None:
+        return None
+    rows = template_rows(variants, results)
+    figure = go.Figure(go.Scatter(x=[t for _, t, _ in rows], y=[p for _, _, p in rows], mode="markers+text",
+                                  text=[name for name, _, _ in rows], textposition="top center",
+                                  hovertemplate="%{text}<br>templated %{x:.3f}<br>paraphrase %{y:.3f}<extra></extra>"))
+    primary = results["primary"]
+    figure.update_layout(title=f"{primary}: templated categories vs paraphrase queries (deployable rows)",
+                         xaxis_title=f"macro {primary}, templated categories", yaxis_title=f"{primary}, paraphrase",
+                         height=700)
+    return figure
+
+
 def is_model_row(name: str, record: dict[str, Any], baseline: str) -> bool:
     """The baseline, the rows of another text model, and the multi-model hybrids (other sets' vectors); not
     the baseline's own search on other indexes (on_baseline rows)."""
@@ -246,7 +360,22 @@ def pairwise_lines(results: dict[str, Any]) -> list[str]:
     return lines + [""]
 
 
-def summary_markdown(results: dict[str, Any], headline: list[str]) -> str:
+def primary_holdout_lines(variants: dict[str, Any], primary: str) -> list[str]:
+    """The primary trained-model comparison: a deployable held-out row searching a fixed vector list against
+    its base-model reference (a hint row's gain may come from the oracle's vector choice)."""
+    rows = [(name, r) for name, r in variants.items() if r["holdout"] and r["class"] == "deployable"
+            and isinstance(r["settings"]["search"]["vectors"], list) and "vs_baseline" in r]
+    lines = []
+    for name, record in rows:
+        test = record["vs_baseline"][MACRO][primary]
+        lines.append(f"**Primary trained-model comparison: {name} vs {record['compared_to']}** (fixed vectors "
+                     f"{', '.join(record['settings']['search']['vectors'])}): macro {primary} delta {test['delta']:+.4f}, "
+                     f"adjusted p={test['p_adjusted']:.2g} ({mark(test)}).")
+    return lines + [""] if lines else []
+
+
+def summary_markdown(results: dict[str, Any], headline: list[str], route: dict[str, Any],
+                     pool: dict[str, Any]) -> str:
     variants = results["variants"]
     primary = results["primary"]
     baseline = variants[results["baseline"]]
@@ -271,6 +400,7 @@ def summary_markdown(results: dict[str, Any], headline: list[str]) -> str:
         "HNSW and quantization rows run the baseline's search on other indexes and are read against exact search "
         "below)." if best else "",
         "",
+        *routed_headline(variants, primary),
         "## " + CLASS_TITLES["deployable"],
         "",
         *row_table(deployable, results, headline),
@@ -284,11 +414,14 @@ def summary_markdown(results: dict[str, Any], headline: list[str]) -> str:
     if held_out:
         lines += ["## Held-out rows (trained models)", "",
                   "Scored on test-split anime only, judgements and results alike: compare them only with each other.",
-                  "", *row_table(held_out, results, headline), ""]
+                  "", *row_table(held_out, results, headline), "", *primary_holdout_lines(variants, primary)]
     lines += selection_lines(results.get("baseline_selection"), primary)
     lines += fidelity_lines(variants, results["baseline"], primary)
     lines += pairwise_lines(results)
     lines += category_lines(variants, results)
+    lines += router_lines(route)
+    lines += routed_lines(variants, results)
+    lines += template_lines(variants, results, pool)
     lines += model_lines(variants, results)
     lines += coverage_lines(variants, results)
     lines += bias_lines(variants, results)
@@ -396,17 +529,18 @@ def variants_html(results: dict[str, Any]) -> str:
     deployable = [(n, r) for n, r in ordered(variants, primary) if r["class"] == "deployable" and not r["holdout"]]
     figures = [tradeoff_figure(deployable, primary, "p95_ms", "p95 latency (ms)"),
                tradeoff_figure(deployable, primary, "ram_mib", "RAM growth (MiB)"),
-               category_heatmap(variants, results)]
+               category_heatmap(variants, results), template_figure(variants, results)]
+    figures = [figure for figure in figures if figure is not None]
     body = "".join(figure.to_html(full_html=False, include_plotlyjs=position == 0)
                    for position, figure in enumerate(figures))
     return f"<html><head><meta charset='utf-8'><title>Variants</title></head><body>{body}</body></html>\n"
 
 
 def write_reports(results: dict[str, Any], headline: list[str], reports_dir: Path,
-                  finetune: dict[str, Any]) -> None:
+                  finetune: dict[str, Any], route: dict[str, Any], pool: dict[str, Any]) -> None:
     variants = results["variants"]
     primary = results["primary"]
-    summary = summary_markdown(results, headline)
+    summary = summary_markdown(results, headline, route, pool)
     write_text(reports_dir / "summary.md", summary + "\n" + finetune_markdown(finetune))
     write_text(reports_dir / "variants.html", variants_html(results))
     key = f"macro_{primary}".replace("@", "_at_")

@@ -22,14 +22,19 @@ class Coverage:
 
 
 def query_vectors_for(settings: SearchSettings, hint: list[str], indexed: list[str],
-                      coverage: Coverage | None = None) -> list[str]:
+                      coverage: Coverage | None = None, routed: list[str] | None = None) -> list[str]:
     if settings.vectors == "all":
         return list(indexed)
     if settings.vectors == "covered":
         if coverage is None:
             raise ValueError("vectors: covered needs the vectors' corpus coverage")
         return [name for name in indexed if coverage.covered(name)] or list(indexed)
-    wanted = hint if settings.vectors == "hint" else settings.vectors
+    if settings.vectors == "routed":
+        if routed is None:
+            raise ValueError("vectors: routed needs the router's routes (the route stage's routes.json)")
+        wanted = routed
+    else:
+        wanted = hint if settings.vectors == "hint" else settings.vectors
     chosen = [name for name in wanted if name in indexed]
     return chosen or list(indexed)
 
@@ -58,15 +63,17 @@ def search_request(settings: SearchSettings, dense: dict[str, list[float]], spar
 
 def build_requests(settings: SearchSettings, split: GoldSplit, encoded: dict[str, dict[str, list[float]]],
                    indexed: list[str], limit: int, sparse_queries: dict[str, dict[str, SparseQuery]] | None = None,
-                   coverage: Coverage | None = None) -> list[SearchRequest]:
+                   coverage: Coverage | None = None, routes: dict[str, list[str]] | None = None) -> list[SearchRequest]:
     """One request per gold query; query-by-example sources are fetched extra and dropped later.
     ``encoded``: per dense vector, every query's vector (a tuned model may encode some vectors only).
-    ``sparse_queries``: per sparse set the settings name, the query vector of every query."""
+    ``sparse_queries``: per sparse set the settings name, the query vector of every query.
+    ``routes``: per query, the vectors the router chose (``vectors: routed``)."""
     restriction = FilterSpec(anime_id_any=sorted(split.restricted_to)) if split.restricted_to is not None else None
     own = [name for name in indexed if name not in settings.extra_vectors]
     requests = []
     for query in split.queries:
-        names = ([*query_vectors_for(settings, query.vectors, own, coverage), *settings.extra_vectors]
+        routed = routes.get(query.id) if routes is not None else None
+        names = ([*query_vectors_for(settings, query.vectors, own, coverage, routed), *settings.extra_vectors]
                  if settings.dense else [])
         requests.append(search_request(settings, {name: encoded[name][query.id] for name in names},
                                        {name: sparse_queries[name][query.id] for name in settings.sparse},

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ranx import Run
 from tqdm import tqdm
 
 from animelab.corpus.schema import AnimeEntry
@@ -88,6 +89,8 @@ class Evaluation:
     sparse_dir: Path | None
     # The query log a hub_penalty row reads its hub shares off (evaluate.query_bank's split: texts only).
     bank: GoldSplit | None = None
+    # Each query's routed vectors (the route stage's routes.json), for `vectors: routed` rows.
+    routes: dict[str, list[str]] | None = None
     models: dict[tuple[ModelSource, int], ModelContext] = dataclasses.field(default_factory=dict)
     encoded: dict[int, dict[TextModelParams, EncodedTexts]] = dataclasses.field(default_factory=dict)
     sparse_queries: dict[tuple[str, int], dict[str, SparseQuery]] = dataclasses.field(default_factory=dict)
@@ -162,7 +165,8 @@ def variant_requests(evaluation: Evaluation, variant: Variant, source: ModelSour
     # Hub demotion re-ranks: it needs candidates below the cut.
     depth = params.evaluate.limit * (2 if variant.search.hub_penalty else 1)
     requests = build_requests(variant.search, split, model.query_vectors, built.dense_names, depth,
-                              evaluation.sparse_for(variant.search.sparse, parent, model), coverage)
+                              evaluation.sparse_for(variant.search.sparse, parent, model), coverage,
+                              evaluation.routes)
     return built, model, requests
 
 
@@ -195,9 +199,9 @@ def reranker(evaluation: Evaluation, variant: Variant, source: ModelSource,
     return functools.partial(demote_hubs, shares=hub_shares(evaluation, variant, source, built), penalty=penalty)
 
 
-def score_variant(evaluation: Evaluation, variant: Variant, source: ModelSource, parent: GoldSplit,
-                  split: GoldSplit, metrics: list[str]) -> scoring.PerQuery:
-    """Only the per-query ``metrics`` of the variant on ``split``: no timing, fidelity or bias."""
+def run_variant(evaluation: Evaluation, variant: Variant, source: ModelSource, parent: GoldSplit,
+                split: GoldSplit) -> Run:
+    """Only the variant's run on ``split``: no timing, fidelity or bias."""
     built, _, requests = variant_requests(evaluation, variant, source, parent, split)
     rerank = reranker(evaluation, variant, source, built)
     index = built.open()
@@ -205,7 +209,13 @@ def score_variant(evaluation: Evaluation, variant: Variant, source: ModelSource,
         run, _ = execute(index, split, requests, evaluation.params.evaluate.limit, variant.name, rerank)
     finally:
         index.close()
-    return scoring.per_query(split.qrels, run, metrics)
+    return run
+
+
+def score_variant(evaluation: Evaluation, variant: Variant, source: ModelSource, parent: GoldSplit,
+                  split: GoldSplit, metrics: list[str]) -> scoring.PerQuery:
+    """Only the per-query ``metrics`` of the variant on ``split``."""
+    return scoring.per_query(split.qrels, run_variant(evaluation, variant, source, parent, split), metrics)
 
 
 def evaluate_variant(evaluation: Evaluation, variant: Variant, source: ModelSource, parent: GoldSplit,
@@ -300,12 +310,13 @@ def choose_baseline(evaluation: Evaluation, experiments: Experiments, sources: d
 
 def evaluate_all(params: Params, experiments: Experiments, split: GoldSplit, entries: list[AnimeEntry],
                  embeddings_dir: Path, cache_dir: Path, out_dir: Path, sparse_dir: Path | None = None,
-                 tuning: GoldSplit | None = None, bank: GoldSplit | None = None) -> dict[str, Any]:
+                 tuning: GoldSplit | None = None, bank: GoldSplit | None = None,
+                 routes: dict[str, list[str]] | None = None) -> dict[str, Any]:
     """The baseline (chosen on ``tuning`` when the experiments offer candidates), every variant, then the
     declared families of tests. Writes runs and per-query CSVs."""
     settings = params.evaluate
     sources = check_variants(params, experiments)
-    evaluation = Evaluation(params, entries, embeddings_dir, cache_dir, sparse_dir, bank)
+    evaluation = Evaluation(params, entries, embeddings_dir, cache_dir, sparse_dir, bank, routes)
     selection = None
     if experiments.choose_on is not None:
         if tuning is None:

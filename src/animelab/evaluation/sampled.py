@@ -79,14 +79,17 @@ def score_sample(evaluation: Evaluation, baseline: Variant, rows: list[Variant],
 
 def evaluate_samples(params: Params, experiments: Experiments, results: dict[str, Any], split: GoldSplit,
                      entries: list[AnimeEntry], embeddings_dir: Path, cache_dir: Path,
-                     sparse_dir: Path | None, bank: GoldSplit | None = None) -> dict[str, Any]:
+                     sparse_dir: Path | None, bank: GoldSplit | None = None,
+                     routes: dict[str, list[str]] | None = None) -> dict[str, Any]:
     primary, sampling = params.evaluate.primary, params.data_quality.sample_evaluation
     baseline, rows = sampled_rows(experiments, results)
-    sources = check_variants(params, experiments) | {baseline.name: model_source(params, baseline)}
+    check_variants(params, experiments)
+    # Each row's own model, on_baseline rows included: they search the chosen baseline's lists.
+    sources = {row.name: model_source(params, row) for row in [baseline, *rows]}
     rows = [row for row in rows if not isinstance(sources[row.name], str)]
     names = [row.name for row in rows]
     full = verdicts(results, names, primary)
-    evaluation = Evaluation(params, entries, embeddings_dir, cache_dir, sparse_dir, bank)
+    evaluation = Evaluation(params, entries, embeddings_dir, cache_dir, sparse_dir, bank, routes)
     samples = []
     for fraction, offset in tqdm([(f, o) for f in sampling.fractions for o in range(sampling.seeds)],
                                  desc="corpus samples", unit="sample"):

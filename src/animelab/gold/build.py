@@ -14,13 +14,13 @@ from animelab.corpus.schema import AnimeEntry, BangumiEntry
 from animelab.errors import LabError
 from animelab.gold import generators
 from animelab.gold.franchise import franchise_groups
-from animelab.gold.predicates import CuratedQuery
+from animelab.gold.predicates import HAND_CATEGORIES, CuratedQuery, Judgement, load_curated, load_judgements
 from animelab.gold.splits import SPLITS, GoldQuery
 from animelab.params import GOLD_CATEGORIES, GoldParams, SplitParams
 
 
-def generate(entries: list[AnimeEntry], bangumi: list[BangumiEntry], curated: list[CuratedQuery],
-             params: GoldParams, seed: int) -> dict[str, list[GoldQuery]]:
+def generate(entries: list[AnimeEntry], bangumi: list[BangumiEntry], hand: HandWritten, params: GoldParams,
+             seed: int) -> dict[str, list[GoldQuery]]:
     return {
         "facet": generators.facet_queries(entries, params.min_relevant, params.max_relevant,
                                           params.facet_phrasings, params.hard_negatives_per_query, seed),
@@ -29,7 +29,8 @@ def generate(entries: list[AnimeEntry], bangumi: list[BangumiEntry], curated: li
         "known_item": generators.known_item_queries(entries),
         "cross_lingual": generators.cross_lingual_queries(entries, bangumi, params.cross_lingual_min_synopsis_chars),
         "similar": generators.similar_queries(entries, params.similar_min_jaccard),
-        "curated": generators.curated_queries(entries, curated),
+        **{category: generators.hand_queries(entries, hand.queries.get(category, []), hand.judgements,
+                                             params.max_relevant) for category in HAND_CATEGORIES},
     }
 
 
@@ -68,17 +69,37 @@ def assign_splits(queries: list[GoldQuery], split: SplitParams, seed: int, categ
 
 
 @dataclass
+class HandWritten:
+    """The hand-written queries per category (curated, paraphrase) and the pooled judgements over them."""
+    queries: dict[str, list[CuratedQuery]]
+    judgements: list[Judgement]
+
+    def __post_init__(self) -> None:
+        known = {query.id for queries in self.queries.values() for query in queries}
+        unknown = sorted({judgement.query for judgement in self.judgements} - known)
+        if unknown:
+            raise LabError(f"gold.judgements name queries no hand-written file has: {unknown[:5]}")
+
+
+def load_hand_written(params: GoldParams) -> HandWritten:
+    files = {"curated": params.curated, "paraphrase": params.paraphrase}
+    return HandWritten({category: load_curated(files[category], category) for category in HAND_CATEGORIES},
+                       load_judgements(params.judgements))
+
+
+@dataclass
 class GoldSet:
     queries: list[GoldQuery]
-    # Curated queries whose predicates match no anime of this corpus (e.g. a small slice).
+    # Hand-written queries whose predicates match no anime of this corpus (e.g. a small slice).
     dropped_curated: list[str]
 
 
-def build_gold(entries: list[AnimeEntry], bangumi: list[BangumiEntry], curated: list[CuratedQuery],
-               params: GoldParams, seed: int) -> GoldSet:
-    candidates = generate(entries, bangumi, curated, params, seed)
-    dropped = sorted(q.id for q in candidates["curated"] if 2 not in q.qrels.values())
-    candidates["curated"] = [q for q in candidates["curated"] if q.id not in dropped]
+def build_gold(entries: list[AnimeEntry], bangumi: list[BangumiEntry], hand: HandWritten, params: GoldParams,
+               seed: int) -> GoldSet:
+    candidates = generate(entries, bangumi, hand, params, seed)
+    dropped = sorted(q.id for category in HAND_CATEGORIES for q in candidates[category] if 2 not in q.qrels.values())
+    for category in HAND_CATEGORIES:
+        candidates[category] = [q for q in candidates[category] if q.id not in dropped]
     queries = []
     for category in GOLD_CATEGORIES:
         sampled = sample_by_group(candidates[category], params.max_queries.get(category, 10**9), seed, category)
@@ -107,11 +128,32 @@ def validate(queries: list[GoldQuery], corpus_ids: set[str]) -> None:
         raise LabError("gold set failed validation:\n  " + "\n  ".join(problems[:20]))
 
 
+def hole_rates(pooled: list[dict[str, Any]], hand: HandWritten) -> dict[str, dict[str, Any]]:
+    """Per paraphrase need and over all: of the pooled anime (pipelines/pool.py), how many no predicate had
+    graded, how many of those are still unjudged, and the hole rate: the share of pooled anime that were
+    unjudged and are relevant."""
+    grades = {(j.query, j.anime): j.grade for j in hand.judgements}
+    needs = {query.id: query.need for query in hand.queries.get("paraphrase", [])}
+    by_need: dict[str, list[dict[str, Any]]] = {}
+    for item in pooled:
+        for need in (needs.get(item["query"], "other"), "all"):
+            by_need.setdefault(need, []).append(item)
+    rates = {}
+    for need, items in sorted(by_need.items()):
+        unjudged = [item for item in items if item["grade"] is None]
+        relevant = sum(grades.get((item["query"], item["anime"]), 0) > 0 for item in unjudged)
+        rates[need] = {"pooled": len(items), "unjudged_when_pooled": len(unjudged),
+                       "still_unjudged": sum((item["query"], item["anime"]) not in grades for item in unjudged),
+                       "hole_rate": round(relevant / len(items), 4)}
+    return rates
+
+
 def file_sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def manifest(gold: GoldSet, params: GoldParams, seed: int, hashes: dict[str, str]) -> dict[str, Any]:
+def manifest(gold: GoldSet, params: GoldParams, seed: int, hashes: dict[str, str],
+             pool: dict[str, Any] | None = None) -> dict[str, Any]:
     queries = gold.queries
     counts = {category: {split: 0 for split in SPLITS} for category in GOLD_CATEGORIES}
     sizes: dict[str, list[int]] = {category: [] for category in GOLD_CATEGORIES}
@@ -133,6 +175,7 @@ def manifest(gold: GoldSet, params: GoldParams, seed: int, hashes: dict[str, str
         },
         "shortfalls": shortfalls,
         "dropped_curated_without_relevant_anime": gold.dropped_curated,
+        "pool": pool or {},
         "inputs_sha256": hashes,
         "params": json.loads(params.model_dump_json()) | {"seed": seed},
     }

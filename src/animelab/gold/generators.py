@@ -16,7 +16,8 @@ from typing import Any
 
 from animelab.corpus.schema import AnimeEntry, BangumiEntry
 from animelab.gold.franchise import base_title, franchises
-from animelab.gold.predicates import CuratedQuery
+from animelab.errors import LabError
+from animelab.gold.predicates import CuratedQuery, Judgement
 from animelab.gold.splits import GoldQuery
 
 # The corpus label fields each category's relevance rule reads (grade 2 or 1). A system whose index
@@ -30,6 +31,7 @@ RELEVANCE_FIELDS: dict[str, frozenset[str]] = {
     "cross_lingual": frozenset({"franchise"}),
     "similar": frozenset({"franchise", "genre", "theme", "demographic"}),
     "curated": frozenset({"genre", "theme"}),  # a few of its predicates
+    "paraphrase": frozenset({"genre", "theme", "demographic"}),  # some of its predicates
 }
 
 AUDIENCE = {"Shounen": "teenage boys", "Shoujo": "teenage girls", "Seinen": "adult men", "Josei": "adult women",
@@ -279,14 +281,32 @@ def similar_queries(entries: list[AnimeEntry], min_jaccard: float) -> list[GoldQ
     return queries
 
 
-def curated_queries(entries: list[AnimeEntry], curated: list[CuratedQuery]) -> list[GoldQuery]:
-    """Hand-written queries; relevance from each query's own predicates and listed ids
-    (an id graded 0 is a judged non-relevant anime, kept with the hard negatives)."""
-    queries = []
-    for query in curated:
+def hand_queries(entries: list[AnimeEntry], hand: list[CuratedQuery], judgements: list[Judgement],
+                 max_relevant: int) -> list[GoldQuery]:
+    """Hand-written queries (curated, paraphrase); relevance from each query's own predicates and listed ids
+    (an id graded 0 is a judged non-relevant anime, kept with the hard negatives), then the relevant anime the
+    pooled judgements found among those neither graded. A pooled anime judged 0 is no hard negative: it was
+    drawn from the compared rows' own results, so counting it as an intrusion would penalise exactly the pooled
+    rows. A query matching more than ``max_relevant`` anime names no specific need."""
+    judged: dict[str, dict[str, int]] = defaultdict(dict)
+    for judgement in judgements:
+        judged[judgement.query][judgement.anime] = judgement.grade
+    present = {entry.id for entry in entries}
+    queries, problems = [], []
+    for query in hand:
         grades = query.grades(entries)
-        relevant = {anime: grade for anime, grade in grades.items() if grade > 0}
+        overlap = sorted(set(grades) & set(judged[query.id]))
+        if overlap:
+            problems.append(f"{query.id}: judged anime {overlap[:3]} are already graded by its predicates or ids")
+        found = {anime: grade for anime, grade in judged[query.id].items() if anime in present and grade > 0}
+        relevant = {anime: grade for anime, grade in (grades | found).items() if grade > 0}
+        if sum(grade == 2 for grade in relevant.values()) > max_relevant:
+            problems.append(f"{query.id}: grade_2 matches {sum(g == 2 for g in relevant.values())} anime, "
+                            f"more than gold.max_relevant {max_relevant}")
         judged_not = sorted(anime for anime, grade in grades.items() if grade == 0)
-        made = make_query("curated", query.text, query.id, relevant, query.vectors, hard_negatives=judged_not)
+        made = make_query(query.category, query.text, query.group_name, relevant, query.vectors,
+                          hard_negatives=judged_not)
         queries.append(replace(made, id=query.id))
+    if problems:
+        raise LabError("hand-written queries:\n  " + "\n  ".join(problems[:20]))
     return queries

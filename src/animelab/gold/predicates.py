@@ -1,8 +1,10 @@
-"""Relevance predicates over corpus metadata, used by the curated queries (gold/curated.yaml)."""
+"""Relevance predicates over corpus metadata, used by the hand-written queries (gold/curated.yaml,
+gold/paraphrase.yaml), and the pooled judgements laid over them (gold/paraphrase_judgements.jsonl)."""
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
@@ -88,21 +90,48 @@ def _words(phrases: list[str]) -> re.Pattern[str] | None:
     return re.compile(r"\b(?:" + "|".join(re.escape(p) for p in phrases) + r")\b", re.IGNORECASE)
 
 
+# Hand-written query categories; a query's id starts with its category.
+HAND_CATEGORIES = ("curated", "paraphrase")
+# What a paraphrase query asks for: one title described in other words, or a kind of anime.
+NEEDS = ("known_item", "topic", "mood", "comparison", "mixed")
+
+
 class CuratedQuery(BaseModel):
+    """A hand-written query: grade 2 by ``grade_2`` or an explicit id, grade 1 by ``grade_1``; ``group``: the
+    phrasings of one need share it (and so their relevance and split); ``need``: what a paraphrase asks for."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    id: str = Field(pattern=r"^curated-[a-z0-9-]+$")
+    id: str = Field(pattern=r"^(curated|paraphrase)-[a-z0-9-]+$")
     text: str = Field(min_length=2)
     vectors: list[str] = Field(min_length=1)
-    grade_2: Predicate
+    grade_2: Predicate | None = None
     grade_1: Predicate | None = None
     ids: dict[str, Literal[0, 1, 2]] = {}
+    group: str | None = Field(default=None, pattern=r"^[a-z0-9-]+$")
+    need: Literal[NEEDS] | None = None
+
+    @model_validator(mode="after")
+    def names_a_relevant_anime(self) -> "CuratedQuery":
+        if self.grade_2 is None and 2 not in self.ids.values():
+            raise ValueError("needs grade_2 or an id graded 2")
+        if (self.category == "paraphrase") != (self.need is not None):
+            raise ValueError("a paraphrase query states its need (and only a paraphrase query does)")
+        return self
+
+    @property
+    def category(self) -> str:
+        return self.id.split("-", 1)[0]
+
+    @property
+    def group_name(self) -> str:
+        return self.group or self.id
 
     def grades(self, entries: list[AnimeEntry]) -> dict[str, int]:
         """anime id -> 2 / 1 by the predicates, then the explicit ``ids`` grades on top (0: judged not relevant)."""
         grades = {}
         for entry in entries:
-            if self.grade_2.matches(entry):
+            if self.grade_2 is not None and self.grade_2.matches(entry):
                 grades[entry.id] = 2
             elif self.grade_1 is not None and self.grade_1.matches(entry):
                 grades[entry.id] = 1
@@ -110,11 +139,12 @@ class CuratedQuery(BaseModel):
         return grades | {anime_id: grade for anime_id, grade in self.ids.items() if anime_id in present}
 
 
-def load_curated(path: Path) -> list[CuratedQuery]:
+def load_curated(path: Path, category: str = "curated") -> list[CuratedQuery]:
+    """The hand-written queries of one category (``gold.curated`` or ``gold.paraphrase``), validated."""
     try:
         raw = read_yaml(path) or []
     except FileNotFoundError as error:
-        raise LabError(f"gold.curated: {path} does not exist") from error
+        raise LabError(f"gold.{category}: {path} does not exist") from error
     queries = []
     for position, item in enumerate(raw):
         try:
@@ -122,6 +152,8 @@ def load_curated(path: Path) -> list[CuratedQuery]:
         except ValidationError as error:
             raise LabError(f"{path}: query #{position + 1} ({item.get('id', '?')}): "
                            + "; ".join(problems(error))) from error
+        if query.category != category:
+            raise LabError(f"{path}: {query.id}: ids in this file start with {category}-")
         unknown = sorted(set(query.vectors) - set(TEXT_VECTOR_NAMES))
         if unknown:
             raise LabError(f"{path}: {query.id}: unknown vectors {unknown}")
@@ -131,4 +163,40 @@ def load_curated(path: Path) -> list[CuratedQuery]:
         duplicates = sorted({value for value in seen if seen.count(value) > 1})
         if duplicates:
             raise LabError(f"{path}: duplicate {key}s {duplicates}")
+    relevance = {}
+    for query in queries:
+        judged = query.model_dump(include={"vectors", "grade_2", "grade_1", "ids"})
+        if relevance.setdefault(query.group_name, judged) != judged:
+            raise LabError(f"{path}: {query.id}: the queries of group {query.group_name} differ in vectors or "
+                           "relevance (phrasings of one need share them)")
     return queries
+
+
+class Judgement(BaseModel):
+    """One pooled anime judged by reading its record: TREC-style pooling fills the predicates' holes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    query: str
+    anime: str
+    grade: Literal[0, 1, 2]
+    reason: str = Field(min_length=3)
+
+
+def load_judgements(path: Path) -> list[Judgement]:
+    """``gold.judgements``: an absent file is no judgements yet; a malformed line names its number."""
+    if not Path(path).exists():
+        return []
+    judgements = []
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            judgements.append(Judgement.model_validate_json(line))
+        except ValidationError as error:
+            raise LabError(f"{path}: line {number}: " + "; ".join(problems(error))) from error
+    pairs = Counter((j.query, j.anime) for j in judgements)
+    repeated = sorted(f"{q} {a}" for (q, a), n in pairs.items() if n > 1)
+    if repeated:
+        raise LabError(f"{path}: judged twice: {repeated[:5]}")
+    return judgements

@@ -150,9 +150,10 @@ class GoldSplit:
                          self.anime_splits, kept_anime)
 
 
-def gold_split(gold: Gold, split: str) -> GoldSplit:
-    """The split's queries, their qrels (grade 0 = judged non-relevant) and hard negatives."""
-    queries = [q for q in gold.queries if q.split == split]
+def gold_split(gold: Gold, split: str, categories: tuple[str, ...] | None = None) -> GoldSplit:
+    """The split's queries (of ``categories``, or all), their qrels (grade 0 = judged non-relevant) and hard
+    negatives."""
+    queries = [q for q in gold.queries if q.split == split and (categories is None or q.category in categories)]
     judgements = {q.id: gold.judgements[q.id] for q in queries if q.id in gold.judgements}
     negatives = {q_id: {a for a, g in judged.items() if g == 0} for q_id, judged in judgements.items()}
     return GoldSplit(queries, Qrels(judgements), {q: n for q, n in negatives.items() if n}, gold.anime_splits)
