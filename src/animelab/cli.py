@@ -104,17 +104,17 @@ def weight_list(text: str) -> tuple[float, ...]:
 def search(args: argparse.Namespace) -> None:
     from animelab.encoders.registry import model_name, text_encoder
     from animelab.evaluation.experiments import SearchSettings
-    from animelab.evaluation.requests import search_request
+    from animelab.evaluation.requests import query_vectors_for, search_request
     from animelab.index.build import indexed_text_model, open_index
 
     params = load_params(args.params)
     if args.vectors == "routed":
         from animelab.routing.router import load_router, route_vectors
 
-        router = load_router(args.router)
-        routed = router.predict([args.query], text_encoder(params.route_model()).encode_queries([args.query]).dense)[0]
-        vectors = [name for name in route_vectors(routed[0]) if name in params.index.vectors] or vector_names(
-            "all", params.index.vectors)
+        (label,), _ = load_router(args.router).predict(
+            [args.query], text_encoder(params.route_model()).encode_queries([args.query]).dense)
+        vectors = query_vectors_for(SearchSettings(vectors="routed"), [], vector_names("all", params.index.vectors),
+                                    routed=route_vectors(label))
         print(f"routed to: {', '.join(vectors)}")
     else:
         vectors = vector_names(args.vectors, params.index.vectors)

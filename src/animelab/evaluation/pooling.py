@@ -14,6 +14,7 @@ from animelab.evaluation import scoring
 from animelab.evaluation.experiments import Experiments, Variant
 from animelab.evaluation.models import model_source
 from animelab.evaluation.runner import Evaluation, run_variant
+from animelab.evaluation.sampled import as_evaluated
 from animelab.gold.splits import GoldSplit
 
 
@@ -21,8 +22,7 @@ def pool_rows(experiments: Experiments, results: dict[str, Any], deployable: int
     """The full run's ``deployable`` best deployable rows, its best oracle row, and the ``also`` rows."""
     records, primary = results["variants"], results["primary"]
     chosen = (results.get("baseline_selection") or {}).get("chosen")
-    if chosen is not None:
-        experiments = experiments.with_baseline(next(c for c in experiments.candidates if c.name == chosen))
+    experiments = as_evaluated(experiments, results)
     oracle = sorted((name for name, r in records.items() if r["class"] == "oracle" and not r["holdout"]),
                     key=lambda name: -records[name]["scores"][scoring.MACRO][primary])[:1]
     names = [*scoring.top_deployable(records, primary, deployable), *oracle, *also]

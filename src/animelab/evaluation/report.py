@@ -214,7 +214,7 @@ def template_lines(variants: dict[str, Any], results: dict[str, Any], pool: dict
     pooled |= {results["baseline"]} if chosen in pooled else set()
     rows = template_rows(variants, results)
     tau = kendalltau([t for _, t, _ in rows], [p for _, _, p in rows])
-    by_template = {name: rank for rank, (name, _, _) in enumerate(sorted(rows, key=lambda r: -r[1]), start=1)}
+    by_template = {name: rank for rank, (name, _, _) in enumerate(rows, start=1)}
     by_paraphrase = {name: rank for rank, (name, _, _) in enumerate(sorted(rows, key=lambda r: -r[2]), start=1)}
     primary = results["primary"]
     lines = ["## Templates vs paraphrases: does the ranking of rows hold on queries no generator wrote?", "",

@@ -27,12 +27,18 @@ from animelab.gold.splits import GoldSplit
 from animelab.params import Params
 
 
+def as_evaluated(experiments: Experiments, results: dict[str, Any]) -> Experiments:
+    """The experiments on the baseline the full run chose (its results' ``baseline_selection``)."""
+    chosen = (results.get("baseline_selection") or {}).get("chosen")
+    if chosen is None:
+        return experiments
+    return experiments.with_baseline(next(c for c in experiments.candidates if c.name == chosen))
+
+
 def sampled_rows(experiments: Experiments, results: dict[str, Any]) -> tuple[Variant, list[Variant]]:
     """The full run's baseline and the deployable exact-search rows it tested against it (ANN rows would need
     an index per sample; oracle and metadata rows are upper bounds, not configurations to choose between)."""
-    chosen = (results.get("baseline_selection") or {}).get("chosen")
-    if chosen is not None:
-        experiments = experiments.with_baseline(next(c for c in experiments.candidates if c.name == chosen))
+    experiments = as_evaluated(experiments, results)
     records = results["variants"]
     rows = [v for v in experiments.variants if v.name in records and v.search.exact and not v.holdout
             and v.row_class == "deployable" and records[v.name].get("compared_to") == results["baseline"]]

@@ -111,21 +111,21 @@ class SplitData:
 
 
 def choose_router(train: SplitData, dev: SplitData, params: RouteParams, seed: int
-                  ) -> tuple[Router, list[dict[str, Any]]]:
+                  ) -> tuple[Router, dict[str, Any], list[dict[str, Any]]]:
     """Every combination fitted on train and scored on dev; the best dev macro accuracy wins (ties: the
-    earlier combination in params order, the simpler one as written)."""
+    earlier combination in params order, the simpler one as written). Returns the router, its trial, all trials."""
     if len(set(train.labels)) < 2:
         raise LabError(f"the router needs train queries of at least two vector sets; the train split has "
                        f"{sorted(set(train.labels))}")
-    trials, best, best_score = [], None, -1.0
+    trials, best, best_trial, best_score = [], None, {}, -1.0
     for features, c, weight in itertools.product(params.feature_sets, params.c_values, params.class_weights):
         router = fit_router(train.texts, train.dense, train.labels, tuple(features), c, weight, params, seed)
         scored = accuracy(dev.queries, router.predict(dev.texts, dev.dense)[0])
         trials.append({"features": list(features), "c": c, "class_weight": weight,
                        "dev_macro_accuracy": round(scored["macro"], 4), "dev_accuracy": round(scored["overall"], 4)})
         if scored["macro"] > best_score:
-            best, best_score = router, scored["macro"]
-    return best, trials
+            best, best_trial, best_score = router, trials[-1], scored["macro"]
+    return best, best_trial, trials
 
 
 def confusions(queries: list[GoldQuery], predicted: list[str]) -> dict[str, dict[str, Any]]:
@@ -158,14 +158,13 @@ def route_gold(queries: list[GoldQuery], dense: np.ndarray, params: RouteParams,
     parts = {name: SplitData([q for q in queries if q.split == name],
                              dense[[i for i, q in enumerate(queries) if q.split == name]])
              for name in ("train", "dev", "test")}
-    router, trials = choose_router(parts["train"], parts[params.choose_on], params, seed)
+    router, chosen, trials = choose_router(parts["train"], parts[params.choose_on], params, seed)
     started = time.perf_counter()
     router.predict(parts["test"].texts, parts["test"].dense)
     ms_per_query = 1000 * (time.perf_counter() - started) / max(len(parts["test"].queries), 1)
     labels, probabilities = router.predict([q.text for q in queries], dense)
     routed = dict(zip((q.id for q in queries), labels, strict=True))
     scored = {name: accuracy(part.queries, [routed[q.id] for q in part.queries]) for name, part in parts.items()}
-    chosen = max(trials, key=lambda trial: trial["dev_macro_accuracy"])
     metrics = {
         "chosen": chosen, "trials": trials, "accuracy": scored,
         "confusion_test": confusions(parts["test"].queries, [routed[q.id] for q in parts["test"].queries]),
