@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -195,9 +196,10 @@ def builds(quantizations: list[str]) -> list[tuple[str, bool]]:
 
 
 def synthetic_benchmark(params, config: BenchConfig, embeddings_dir: Path, sizes: list[int], queries: int,
-                        hnsw_ef: int, workdir: Path, quantizations: list[str], clients: list[int]) -> tuple[list[dict], dict]:
+                        hnsw_ef: int, workdir: Path, quantizations: list[str],
+                        clients: list[int]) -> Iterator[tuple[int, list[dict], float]]:
     """Every size's builds on the first ``size`` points of one resample (each size holds the smaller ones), so the
-    cost curves follow one collection as it grows. Returns the rows and each size's wall seconds."""
+    cost curves follow one collection as it grows. Yields each size's rows and wall seconds as it finishes."""
     base = load_vector(embeddings_dir, "title_vector").dense
     vectors = resample_with_noise(base, max(sizes), noise=0.5, seed=params.seed)
     query_vectors = resample_with_noise(base, queries, noise=0.5, seed=params.seed + 1)
@@ -205,7 +207,8 @@ def synthetic_benchmark(params, config: BenchConfig, embeddings_dir: Path, sizes
     requests = [SearchRequest((VectorQuery("title_vector", q.tolist()),), limit=10) for q in query_vectors]
     index_params = params.index.model_copy(update={"vectors": ["title_vector"], "payload_indexes": {},
                                                    "indexing_threads": 0, "batch_size": 1000})
-    rows, seconds = [], {}
+    # No quantization with the originals on disk is measured on the corpus; here it would double the costliest build.
+    grown = [build for build in builds(quantizations) if build != ("none", True)]
     for size in sorted(sizes):
         start = time.perf_counter()
         exact = ExactIndex({"title_vector": VectorEmbeddings("title_vector", ids[:size], vectors[:size])},
@@ -216,13 +219,15 @@ def synthetic_benchmark(params, config: BenchConfig, embeddings_dir: Path, sizes
             for anime_id, row in zip(ids[:size], vectors[:size], strict=True):
                 yield IndexPoint(anime_id, {"title_vector": row.tolist()}, {"anime_id": anime_id})
 
-        for quantization, on_disk in builds(quantizations):
+        rows = []
+        for quantization, on_disk in grown:
             rows += run_config_group(f"synthetic {size:,}", config, quantization, index_params,
                                      {"title_vector": base.shape[1]}, {"title_vector": size},
                                      points(), workloads, hnsw_ef, workdir / str(size), on_disk, clients)
-        seconds[size] = round(time.perf_counter() - start, 1)
-        logging.info("synthetic %d points: %.0f s", size, seconds[size])
-    return rows, seconds
+        shutil.rmtree(workdir / str(size))  # 1M points take gigabytes per build
+        seconds = round(time.perf_counter() - start, 1)
+        logging.info("synthetic %d points: %.0f s", size, seconds)
+        yield size, rows, seconds
 
 
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
@@ -293,7 +298,7 @@ def markdown(report: dict) -> str:
              f"{report['queries']} held-out queries, top 10; recall@10 against exact search; latency of one "
              f"sequential query; QPS = 1 / mean latency. Every quantization is built with the original vectors "
              f"memory-mapped from disk and the quantized ones in RAM (the layout in which quantization saves "
-             f"memory); no quantization is also built with the originals in RAM. Memory is measured as paid: in a "
+             f"memory); no quantization is also built with the originals in RAM (at the synthetic sizes only so). Memory is measured as paid: in a "
              f"fresh process, after opening the index and running the {report['queries']} queries once, the growth "
              f"of anonymous resident memory (what RAM must hold) and of file-backed resident memory (mapped index "
              f"pages: page cache the kernel can drop and read again). Nothing else ran on the machine. "
@@ -344,8 +349,10 @@ def markdown(report: dict) -> str:
         lines.append("")
     if report["curves"]:
         ran = ", ".join(f"{int(size):,} points ({seconds / 60:.1f} min)" for size, seconds in report["synthetic_seconds"].items())
+        missing = [size for size in report["sizes_planned"] if str(size) not in map(str, report["synthetic_seconds"])]
+        not_run = f" Not run (the run was stopped first): {', '.join(f'{size:,}' for size in missing)}." if missing else ""
         lines += ["## Cost against collection size", "",
-                  f"Synthetic sizes run: {ran}. Each size is the first N points of one resample, built anew for each "
+                  f"Synthetic sizes run: {ran}.{not_run} Each size is the first N points of one resample, built anew for each "
                   f"configuration. Exponent b: the least-squares fit of metric ~ a * N^b over the sizes (1: linear). "
                   f"Chart: `reports/bench_index_curves.html`.", "",
                   "| config | metric | " + " | ".join(f"{size:,}" for size in next(iter(report["curves"].values()))["sizes"])
@@ -375,9 +382,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--corpus", type=Path, default=Path("data/corpus/anime.jsonl"))
     parser.add_argument("--embeddings", type=Path, default=Path("data/embeddings"))
-    parser.add_argument("--synthetic-sizes", default="50000,100000,200000",
-                        help="comma-separated collection sizes of the synthetic set (the cost curves; empty: none). "
-                             "500000 and 1000000 run too, at about 2.5x and 5x the 200,000 build times")
+    parser.add_argument("--synthetic-sizes", default="50000,100000,200000,500000,1000000",
+                        help="comma-separated collection sizes of the synthetic set (the cost curves; empty: none); "
+                             "the report is rewritten after each size")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--hnsw-ef", type=int, default=128)
     parser.add_argument("--configs", type=Path, default=Path("experiments/bench_index.yaml"),
@@ -395,25 +402,29 @@ def main(argv: list[str] | None = None) -> None:
         raise LabError(f"--synthetic-quantizations: {unknown} are not in {args.configs}")
     sizes = [int(n) for n in args.synthetic_sizes.split(",") if n]
     clients = [int(n) for n in args.clients.split(",") if n]
+    report: dict[str, Any] = {"hnsw_ef": args.hnsw_ef, "queries": args.queries, "machine": machine(), "rows": [],
+                              "synthetic_seconds": {}, "sizes_planned": sizes,
+                              "title_vector_anisotropy": anisotropy(load_vector(args.embeddings, "title_vector").dense)}
     with tempfile.TemporaryDirectory(prefix="bench-index-") as workdir:
-        rows = corpus_benchmark(params, config, args.embeddings, args.corpus, args.queries, args.hnsw_ef,
-                                Path(workdir) / "corpus", clients)
-        size_seconds = {}
+        report["rows"] += corpus_benchmark(params, config, args.embeddings, args.corpus, args.queries, args.hnsw_ef,
+                                           Path(workdir) / "corpus", clients)
+        write_report(report, config, args.out)
         if sizes:
-            synthetic, size_seconds = synthetic_benchmark(params, config, args.embeddings, sizes, args.queries,
-                                                          args.hnsw_ef, Path(workdir) / "synthetic",
-                                                          args.synthetic_quantizations.split(","), clients)
-            rows += synthetic
-    curves = cost_curves(rows, config)
-    report = {"hnsw_ef": args.hnsw_ef, "queries": args.queries, "machine": machine(), "rows": rows,
-              "synthetic_seconds": size_seconds, "curves": curves,
-              "title_vector_anisotropy": anisotropy(load_vector(args.embeddings, "title_vector").dense)}
-    if curves:
-        curves_html(curves, args.out.with_name(f"{args.out.name}_curves.html"))
-    write_json(args.out.with_suffix(".json"), report)
-    write_text(args.out.with_suffix(".md"), markdown(report))
+            for size, rows, seconds in synthetic_benchmark(params, config, args.embeddings, sizes, args.queries,
+                                                           args.hnsw_ef, Path(workdir) / "synthetic",
+                                                           args.synthetic_quantizations.split(","), clients):
+                report["rows"] += rows
+                report["synthetic_seconds"][size] = seconds
+                write_report(report, config, args.out)  # an interrupted run keeps the sizes it finished
     print(markdown(report))
 
+
+def write_report(report: dict[str, Any], config: BenchConfig, out: Path) -> None:
+    report["curves"] = cost_curves(report["rows"], config)
+    if report["curves"]:
+        curves_html(report["curves"], out.with_name(f"{out.name}_curves.html"))
+    write_json(out.with_suffix(".json"), report)
+    write_text(out.with_suffix(".md"), markdown(report))
 
 if __name__ == "__main__":
     run_stage(main)

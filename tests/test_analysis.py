@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from ranx import Run
 
 from animelab.errors import LabError
 from animelab.evaluation import analysis, scoring
-from animelab.evaluation.runs import write_trec_run
+from animelab.evaluation.runs import Executed
+from animelab.gold.splits import write_trec_run
 from animelab.gold.splits import load_gold
 from animelab.evaluation.tracking import log_evaluation
 from animelab.evaluation.runner import write_per_query_csv
@@ -103,9 +103,10 @@ def evaluated(tmp_path):
     # facet-1 finds its relevant anime first; facet-2 finds nothing relevant (a hard negative of facet-1 leads);
     # studio-1 finds its partly relevant anime second.
     ranked = {"facet-1": ["a", "x", "b"], "facet-2": ["x", "a", "b"], "studio-1": ["x", "e", "a"]}
-    run = Run({q: {a: float(3 - rank) for rank, a in enumerate(anime)} for q, anime in ranked.items()}, name="rrf")
+    executed = Executed(ranked, [], "rrf")
+    run = executed.run
     evaluate_dir = tmp_path / "evaluate"
-    write_trec_run(evaluate_dir / "runs" / "rrf.trec", run)
+    write_trec_run(evaluate_dir / "runs" / "rrf.trec", executed.ranked, "rrf")
     query_ids = list(split.qrels.keys())
     write_per_query_csv(evaluate_dir / "per_query" / "rrf.csv", query_ids,
                         scoring.per_query(split.qrels, run, METRICS), split.categories)

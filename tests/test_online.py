@@ -122,3 +122,17 @@ def test_the_sign_tests_rejection_chance_is_that_of_simulated_streams():
     assert impressions_to_significance(0.2, 0.2, [100, 1000, 10_000], 0.05) is None
     # Normal approximation: (1.96 / (2 theta - 1))^2 / (wins + losses), theta = 0.30 / 0.52: about 311 impressions.
     assert impressions_to_significance(0.30, 0.22, [50, 100, 300, 1000], 0.05) == 1000
+
+
+def test_a_probabilistic_draw_is_the_generators_choice_on_the_same_stream():
+    from animelab.online.interleaving import draw
+
+    masses = np.random.default_rng(5)
+    for seed in range(3000):
+        size = int(masses.integers(1, 12))
+        mass = 1.0 / np.arange(1, size + 1) ** 3.0 * (masses.random(size) < 0.7)
+        if not mass.any():
+            continue
+        ours, numpys = np.random.default_rng(seed), np.random.default_rng(seed)
+        assert [draw(mass, ours) for _ in range(3)] == [int(numpys.choice(size, p=mass / mass.sum())) for _ in range(3)]
+        assert ours.random() == numpys.random()

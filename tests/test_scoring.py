@@ -211,3 +211,23 @@ def test_result_bias_compares_the_top_with_the_relevant_anime_per_category():
     low, high = bias["facet"]["ci"]
     assert -20 <= low <= -1.5 <= high <= 17
     assert scoring.MACRO not in bias
+
+
+def test_a_run_keeps_its_order_and_is_written_as_ranx_writes_it(tmp_path):
+    from animelab.evaluation.runs import Executed
+    from animelab.gold.splits import GoldSplit, read_trec_rankings, write_trec_run
+
+    queries = [GoldQuery("q1", "q1", "similar", "q1", {}, ["title_vector"], exclude=["s"]),
+               GoldQuery("q2", "q2", "facet", "q2", {}, ["genre_vector"])]
+    split = GoldSplit(queries, Qrels({"q1": {"a": 2}, "q2": {"b": 1}}))
+    # q1's own source s is dropped before the cut at 2; q2 found nothing.
+    ranked = split.kept([["s", "b", "a", "c"], []], limit=2)
+    assert ranked == {"q1": ["b", "a"], "q2": []}
+    executed = Executed({"q1": ["b", "a", "c"], "q3": ["x"]}, [0.1, 0.2], "rrf")
+    assert scoring.rankings(executed.run) == executed.ranked
+    ours, theirs = tmp_path / "ours.trec", tmp_path / "ranx.trec"
+    write_trec_run(ours, executed.ranked, executed.name)
+    Run(executed.run.to_dict(), name="rrf").save(str(theirs), kind="trec")
+    assert ours.read_bytes() == theirs.read_bytes()
+    assert Run.from_file(str(ours), kind="trec").to_dict() == executed.run.to_dict()
+    assert read_trec_rankings(ours) == scoring.rankings(Run.from_file(str(ours), kind="trec")) == executed.ranked

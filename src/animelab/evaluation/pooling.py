@@ -40,13 +40,13 @@ def pool(evaluation: Evaluation, rows: list[Variant], split: GoldSplit, depth: i
     """Per query, every anime in some row's top ``depth``: the rows that put it there and its grade so far
     (None: unjudged, to be read and judged)."""
     titles = {entry.id: entry.title for entry in evaluation.entries}
-    judged = split.qrels.to_dict()
+    judged = split.judged
     pooled: dict[str, dict[str, list[str]]] = {query.id: {} for query in split.queries}
     for row in rows:
         source = model_source(evaluation.params, row)
         if isinstance(source, str):
             raise LabError(f"pool row {row.name} cannot run here: {source}")
-        ranked = scoring.rankings(run_variant(evaluation, row, source, split, split))
+        ranked = run_variant(evaluation, row, source, split, split).ranked
         for query in split.queries:
             for anime in ranked.get(query.id, [])[:depth]:
                 pooled[query.id].setdefault(anime, []).append(row.name)

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ranx import Run
 from tqdm import tqdm
 
 from animelab.corpus.schema import AnimeEntry
@@ -23,10 +22,10 @@ from animelab.errors import LabError
 from animelab.fields import base_vector
 from animelab.evaluation.models import ModelContext, ModelSource, model_source, prepare_model
 from animelab.evaluation.requests import Coverage, build_requests
-from animelab.evaluation.runs import execute, write_trec_run
+from animelab.evaluation.runs import Executed, execute
 from animelab.evaluation.timing import latency_summary, measure, timed_search
 from animelab.encoders.text import EncodedTexts
-from animelab.gold.splits import GoldSplit
+from animelab.gold.splits import GoldSplit, write_trec_run
 from animelab.index.backend import BuildReport, SearchIndex
 from animelab.index.build import build_index, open_index
 from animelab.index.query import Hit, SearchRequest, SparseQuery, Tuning, VectorQuery, demote_hubs, exact_twin
@@ -132,8 +131,8 @@ def fidelity(index: SearchIndex, split: GoldSplit, requests: list[SearchRequest]
     query_ids = [q.id for q in split.queries]
     fused_key = (model.manifest_hash, search_key, tuple(query_ids), split.restricted_to)
     if fused_key not in evaluation.exact_runs:
-        exact_run, _ = execute(index, split, [exact_twin(r) for r in requests], limit, "exact")
-        evaluation.exact_runs[fused_key] = scoring.rankings(exact_run)
+        evaluation.exact_runs[fused_key] = execute(index, split, [exact_twin(r) for r in requests], limit,
+                                                   "exact").ranked
     result = {"fused": {f"@{k}": scoring.fidelity(ranked, evaluation.exact_runs[fused_key], query_ids, k)
                         for k in FIDELITY_K}}
     dense = dict.fromkeys(q.using for r in requests for q in r.queries if not isinstance(q.vector, SparseQuery))
@@ -146,9 +145,8 @@ def fidelity(index: SearchIndex, split: GoldSplit, requests: list[SearchRequest]
         key = (model.manifest_hash, name, tuple(view_ids), split.restricted_to,
                tuple(r.queries[0].score_threshold for r in single))
         if key not in evaluation.exact_runs:
-            exact_run, _ = execute(index, view, [exact_twin(r) for r in single], limit, "exact")
-            evaluation.exact_runs[key] = scoring.rankings(exact_run)
-        approximate = scoring.rankings(execute(index, view, single, limit, name)[0])
+            evaluation.exact_runs[key] = execute(index, view, [exact_twin(r) for r in single], limit, "exact").ranked
+        approximate = execute(index, view, single, limit, name).ranked
         result[name] = {f"@{k}": scoring.fidelity(approximate, evaluation.exact_runs[key], view_ids, k)
                         for k in FIDELITY_K}
     return result
@@ -200,28 +198,28 @@ def reranker(evaluation: Evaluation, variant: Variant, source: ModelSource,
 
 
 def run_variant(evaluation: Evaluation, variant: Variant, source: ModelSource, parent: GoldSplit,
-                split: GoldSplit) -> Run:
+                split: GoldSplit) -> Executed:
     """Only the variant's run on ``split``: no timing, fidelity or bias."""
     built, _, requests = variant_requests(evaluation, variant, source, parent, split)
     rerank = reranker(evaluation, variant, source, built)
     index = built.open()
     try:
-        run, _ = execute(index, split, requests, evaluation.params.evaluate.limit, variant.name, rerank)
+        executed = execute(index, split, requests, evaluation.params.evaluate.limit, variant.name, rerank)
     finally:
         index.close()
-    return run
+    return executed
 
 
 def score_variant(evaluation: Evaluation, variant: Variant, source: ModelSource, parent: GoldSplit,
                   split: GoldSplit, metrics: list[str]) -> scoring.PerQuery:
     """Only the per-query ``metrics`` of the variant on ``split``."""
-    return scoring.per_query(split.qrels, run_variant(evaluation, variant, source, parent, split), metrics)
+    return scoring.per_query(split.qrels, run_variant(evaluation, variant, source, parent, split).run, metrics)
 
 
 def evaluate_variant(evaluation: Evaluation, variant: Variant, source: ModelSource, parent: GoldSplit,
-                     split: GoldSplit, design: scoring.Design) -> tuple[dict[str, Any], Any, scoring.PerQuery]:
-    """Run one variant on ``split`` (``parent`` or its held-out view); returns its result record, its ranx
-    Run and its per-query metric values."""
+                     split: GoldSplit, design: scoring.Design) -> tuple[dict[str, Any], Executed, scoring.PerQuery]:
+    """Run one variant on ``split`` (``parent`` or its held-out view); returns its result record, its run
+    and its per-query metric values."""
     params = evaluation.params
     settings = params.evaluate
     built, model, requests = variant_requests(evaluation, variant, source, parent, split)
@@ -231,23 +229,23 @@ def evaluate_variant(evaluation: Evaluation, variant: Variant, source: ModelSour
         index = built.open()
         for request in requests[:50]:  # warm-up: page the index in before timing
             index.search(request)
-        run, seconds = execute(index, split, requests, settings.limit, variant.name, rerank)
-    ranked = scoring.rankings(run)
+        executed = execute(index, split, requests, settings.limit, variant.name, rerank)
+    ranked = executed.ranked
     # Outside the measurement: the exact reference scans the originals, which a deployment does not.
     approximate = not variant.search.exact
     search_key = f"{variant.search.model_dump_json(exclude=set(Tuning.model_fields))}:{','.join(indexed)}"
     # Fidelity is the engine's: the lists before any re-ranking, against the same request done exactly.
-    engine_ranked = ranked if rerank is None or not approximate else scoring.rankings(
-        execute(index, split, requests, settings.limit, variant.name)[0])
+    engine_ranked = ranked if rerank is None or not approximate else execute(
+        index, split, requests, settings.limit, variant.name).ranked
     fidelities = (fidelity(index, split, requests, engine_ranked, settings.limit, evaluation, model, search_key)
                   if approximate else {})
     index.close()
     query_ids = [q.id for q in split.queries]
-    values = scoring.per_query(split.qrels, run, settings.metrics)
+    values = scoring.per_query(split.qrels, executed.run, settings.metrics)
     scores = scoring.means(values, design)
     searched = sorted({q.using for r in requests for q in r.queries if not isinstance(q.vector, SparseQuery)})
     bias_groups = [scoring.MACRO, *sorted(set(design.categories.tolist()))]
-    judged = split.qrels.to_dict()
+    judged = split.judged
     record = {
         "name": variant.name,
         "axis": variant.axis,
@@ -263,7 +261,7 @@ def evaluate_variant(evaluation: Evaluation, variant: Variant, source: ModelSour
         "hard_negative_intrusion_at_10": scoring.intrusion_rate(ranked, split.hard_negatives),
         "fidelity": fidelities,
         "recall_vs_exact_at_10": fidelities["fused"]["@10"] if approximate else 1.0,
-        "latency": latency_summary(seconds),
+        "latency": latency_summary(executed.seconds),
         "build_seconds": round(build.seconds, 2),
         "disk_mib": round(build.disk_bytes / 2**20, 1),
         "ram_mib": round(resources.peak_rss_mib - resources.start_rss_mib, 1),
@@ -275,7 +273,7 @@ def evaluate_variant(evaluation: Evaluation, variant: Variant, source: ModelSour
                  for name, values_by_anime in evaluation.attributes.items()},
         "queries": len(query_ids),
     }
-    return record, run, values
+    return record, executed, values
 
 
 def check_variants(params: Params, experiments: Experiments) -> dict[str, ModelSource | str]:
@@ -336,10 +334,10 @@ def evaluate_all(params: Params, experiments: Experiments, split: GoldSplit, ent
             skipped[variant.name] = source
             continue
         view = views[variant.holdout]
-        record, run, values[variant.name] = evaluate_variant(evaluation, variant, source, split, view,
+        record, executed, values[variant.name] = evaluate_variant(evaluation, variant, source, split, view,
                                                              designs[variant.holdout])
         records[variant.name] = record | {"holdout": variant.holdout}
-        write_trec_run(out_dir / "runs" / f"{variant.name}.trec", run)
+        write_trec_run(out_dir / "runs" / f"{variant.name}.trec", executed.ranked, variant.name)
         write_per_query_csv(out_dir / "per_query" / f"{variant.name}.csv", list(view.qrels.keys()),
                             values[variant.name], view.categories)
         log.info("%s: %s", variant.name, record["scores"][scoring.MACRO])

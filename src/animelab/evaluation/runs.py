@@ -2,27 +2,35 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from pathlib import Path
+from dataclasses import dataclass
 
 from ranx import Run
 
 from animelab.evaluation.timing import timed_search
-from animelab.gold.splits import GoldSplit
+from animelab.gold.splits import GoldSplit, ranked_run
 from animelab.index.backend import SearchIndex
 from animelab.index.query import Hit, SearchRequest
-from animelab.io import atomic_path
+
+
+@dataclass(frozen=True)
+class Executed:
+    """One run over a split: each query's kept anime ids (best first), the seconds of each engine call,
+    and, when scored, the same rankings as a ranx Run."""
+
+    ranked: dict[str, list[str]]
+    seconds: list[float]
+    name: str
+
+    @functools.cached_property
+    def run(self) -> Run:
+        return ranked_run(self.ranked, self.name)
 
 
 def execute(index: SearchIndex, split: GoldSplit, requests: list[SearchRequest], limit: int,
-            name: str, rerank: Callable[[list[Hit]], list[Hit]] | None = None) -> tuple[Run, list[float]]:
-    """Run every request (its hits re-ranked by ``rerank``); returns the ranx Run and per-query seconds.
-    The backend already broke ties, so the run keeps its order."""
+            name: str, rerank: Callable[[list[Hit]], list[Hit]] | None = None) -> Executed:
+    """Run every request (its hits re-ranked by ``rerank``). The backend already broke ties, so the run
+    keeps its order."""
     found, seconds = timed_search(index, requests, rerank)
-    return split.run_of([[hit.anime_id for hit in hits] for hits in found], limit, name), seconds
-
-
-def write_trec_run(path: Path, run: Run) -> None:
-    """The run as a TREC file (ranx writes it: queries in order, best first, tagged with the run's name)."""
-    with atomic_path(path) as staging:
-        run.save(str(staging), kind="trec")
+    return Executed(split.kept([[hit.anime_id for hit in hits] for hits in found], limit), seconds, name)

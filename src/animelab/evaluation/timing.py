@@ -6,6 +6,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import platform
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -136,8 +137,14 @@ def latency_summary(seconds: list[float]) -> dict[str, float]:
 def machine() -> dict[str, str | int]:
     import torch
 
+    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
+    model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.MULTILINE)
+    flags = set(re.search(r"^flags\s*:\s*(.+)$", cpuinfo, re.MULTILINE).group(1).split()) if "flags" in cpuinfo else set()
     return {
         "cpu": platform.processor() or platform.machine(),
+        # Timings differ by SIMD level (bfloat16 needs AMX/AVX512-BF16): a number is read with its machine.
+        "cpu_model": model.group(1).strip() if model else "unknown",
+        "simd": " ".join(sorted(flags & {"avx2", "avx512f", "avx512_bf16", "amx_bf16"})) or "none",
         "cores": os.cpu_count() or 0,
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,

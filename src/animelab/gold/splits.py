@@ -11,6 +11,7 @@ Layout of a gold directory (written by the gold stage, read by every stage that 
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass, field
@@ -109,6 +110,31 @@ def write_gold(out_dir: Path, queries: list[GoldQuery], gold_manifest: dict[str,
     write_json(out_dir / ANIME_SPLIT, anime_splits)
 
 
+def ranked_run(ranked: dict[str, list[str]], name: str | None = None) -> Run:
+    """A ranx Run of each query's anime ids, best first, scored by rank so ranx keeps the order."""
+    return Run({query: {anime: float(len(ids) - rank) for rank, anime in enumerate(ids)}
+                for query, ids in ranked.items()}, name=name)
+
+
+
+def write_trec_run(path: Path, ranked: dict[str, list[str]], name: str) -> None:
+    """``ranked`` as a TREC run file, line for line what ranx's ``Run.save`` writes for ``ranked_run(ranked, name)``
+    (queries in order, best first, the rank-derived score) without reading ranx's numba dicts back."""
+    lines = [f"{query} Q0 {anime} {rank} {float(len(ids) - rank + 1)} {name}"
+             for query, ids in ranked.items() for rank, anime in enumerate(ids, 1)]
+    write_text(path, "\n".join(lines))
+
+
+def read_trec_rankings(path: Path) -> dict[str, list[str]]:
+    """A TREC run file's rankings: per query in file order, its documents by score, best first (what
+    ``Run.from_file`` then reading each query's scores gives, without building the Run)."""
+    scored: dict[str, list[tuple[float, str]]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        query, _, document, _, score, *_ = line.split()
+        scored.setdefault(query, []).append((float(score), document))
+    return {query: [document for _, document in sorted(pairs, key=lambda pair: -pair[0])]
+            for query, pairs in scored.items()}
+
 @dataclass
 class GoldSplit:
     """One query split with its qrels (ranx) and hard negatives, as the scoring stages use it."""
@@ -124,15 +150,23 @@ class GoldSplit:
     def categories(self) -> dict[str, str]:
         return {q.id: q.category for q in self.queries}
 
-    def run_of(self, rankings: list[list[str]], limit: int, name: str | None = None) -> Run:
-        """A ranx Run from each query's anime ids, best first: the query's own ``exclude`` ids (a
-        query-by-example source) dropped, cut at ``limit``, scored by rank so ranx keeps the order."""
+    @functools.cached_property
+    def judged(self) -> dict[str, dict[str, int]]:
+        """The qrels as Python dicts, in query order: read out of ranx's numba dicts once (slow to read)."""
+        return self.qrels.to_dict()
+
+    def kept(self, rankings: list[list[str]], limit: int) -> dict[str, list[str]]:
+        """Each query's anime ids, best first, with the query's own ``exclude`` ids (a query-by-example
+        source) dropped, cut at ``limit``."""
         results = {}
         for query, ranking in zip(self.queries, rankings, strict=True):
             excluded = set(query.exclude)
-            kept = [anime for anime in ranking if anime not in excluded][:limit]
-            results[query.id] = {anime: float(len(kept) - rank) for rank, anime in enumerate(kept)}
-        return Run(results, name=name)
+            results[query.id] = [anime for anime in ranking if anime not in excluded][:limit]
+        return results
+
+    def run_of(self, rankings: list[list[str]], limit: int, name: str | None = None) -> Run:
+        """A ranx Run of the ``kept`` rankings."""
+        return ranked_run(self.kept(rankings, limit), name)
 
     def held_out(self, anime_split: str) -> "GoldSplit":
         """The view for trained models: judgements and results limited to the anime of ``anime_split``
@@ -143,7 +177,7 @@ class GoldSplit:
         """Judgements and results limited to ``kept_anime`` (a held-out split, a sample of the corpus); a query
         left without a relevant anime is dropped."""
         judgements = {q: {a: g for a, g in judged.items() if a in kept_anime}
-                      for q, judged in self.qrels.to_dict().items()}
+                      for q, judged in self.judged.items()}
         judgements = {q: judged for q, judged in judgements.items() if any(g > 0 for g in judged.values())}
         return GoldSplit([q for q in self.queries if q.id in judgements], Qrels(judgements),
                          {q: n & kept_anime for q, n in self.hard_negatives.items() if n & kept_anime and q in judgements},

@@ -256,13 +256,13 @@ def row_metrics(params: OnlineParams, pages: dict[str, list[list[str]]], qrels: 
     return rows
 
 
-def evaluate_online(params: OnlineParams, results: dict[str, Any], runs: dict[str, Any],
+def evaluate_online(params: OnlineParams, results: dict[str, Any], rankings: dict[str, scoring.Rankings],
                     qrels: dict[str, dict[str, int]], design: scoring.Design, seed: int) -> dict[str, Any]:
-    """The deployable rows' pages (``runs``: ranx runs of the evaluate stage, ``qrels`` in the design's
+    """The deployable rows' pages (``rankings``: the evaluate stage's runs, ``qrels`` in the design's
     query order), their expected online metrics and the interleaved comparisons."""
     query_ids = list(qrels)
     judged = [qrels[q] for q in query_ids]
-    pages = {name: scoring.top_ids(scoring.rankings(run), query_ids, params.page_size) for name, run in runs.items()}
+    pages = {name: scoring.top_ids(ranked, query_ids, params.page_size) for name, ranked in rankings.items()}
     return {"split": results["split"], "ranking_categories": results["ranking_categories"],
             "correction": results["correction"], "rows": row_metrics(params, pages, judged, design)} \
         | compare_pairs(params, results, pages, judged, design, seed, results["correction"])
