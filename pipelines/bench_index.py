@@ -298,8 +298,8 @@ def markdown(report: dict) -> str:
              f"{report['queries']} held-out queries, top 10; recall@10 against exact search; latency of one "
              f"sequential query; QPS = 1 / mean latency. Every quantization is built with the original vectors "
              f"memory-mapped from disk and the quantized ones in RAM (the layout in which quantization saves "
-             f"memory); no quantization is also built with the originals in RAM (at the synthetic sizes only so). Memory is measured as paid: in a "
-             f"fresh process, after opening the index and running the {report['queries']} queries once, the growth "
+             f"memory); no quantization is also built with the originals in RAM (at the synthetic sizes only so). "
+             f"Memory is measured as paid: in a fresh process, after opening the index and running the {report['queries']} queries once, the growth "
              f"of anonymous resident memory (what RAM must hold) and of file-backed resident memory (mapped index "
              f"pages: page cache the kernel can drop and read again). Nothing else ran on the machine. "
              f"Machine: {', '.join(f'{k} {v}' for k, v in report['machine'].items())}.", ""]
@@ -349,12 +349,13 @@ def markdown(report: dict) -> str:
         lines.append("")
     if report["curves"]:
         ran = ", ".join(f"{int(size):,} points ({seconds / 60:.1f} min)" for size, seconds in report["synthetic_seconds"].items())
-        missing = [size for size in report["sizes_planned"] if str(size) not in map(str, report["synthetic_seconds"])]
-        not_run = f" Not run (the run was stopped first): {', '.join(f'{size:,}' for size in missing)}." if missing else ""
+        done = {str(size) for size in report["synthetic_seconds"]}
+        missing = ", ".join(f"{size:,}" for size in report["sizes_planned"] if str(size) not in done)
+        not_run = f" Not run (the run was stopped first): {missing}; {projected_builds(report)}." if missing else ""
         lines += ["## Cost against collection size", "",
-                  f"Synthetic sizes run: {ran}.{not_run} Each size is the first N points of one resample, built anew for each "
-                  f"configuration. Exponent b: the least-squares fit of metric ~ a * N^b over the sizes (1: linear). "
-                  f"Chart: `reports/bench_index_curves.html`.", "",
+                  f"Synthetic sizes run: {ran}.{not_run} Each size is the first N points of one resample, built anew "
+                  f"for each configuration. Exponent b: the least-squares fit of metric ~ a * N^b over the sizes "
+                  f"(1: linear). Chart: `reports/bench_index_curves.html`.", "",
                   "| config | metric | " + " | ".join(f"{size:,}" for size in next(iter(report["curves"].values()))["sizes"])
                   + " | exponent b |", "|---|---|" + "---:|" * (len(next(iter(report["curves"].values()))["sizes"]) + 1)]
         for name, curve in report["curves"].items():
@@ -419,12 +420,29 @@ def main(argv: list[str] | None = None) -> None:
     print(markdown(report))
 
 
+def projected_builds(report: dict[str, Any]) -> str:
+    """Each curve's build seconds at the sizes not run, extrapolated from its largest size by the fitted exponent."""
+    done = {str(size) for size in report["synthetic_seconds"]}
+    parts = []
+    for size in [size for size in report["sizes_planned"] if str(size) not in done]:
+        builds_at, measured = {}, set()
+        for name, curve in report["curves"].items():
+            exponent, last = curve["exponents"]["build_seconds"], curve["values"]["build_seconds"][-1]
+            if exponent is not None and last not in measured:  # rows sharing one build count once
+                measured.add(last)
+                builds_at[name] = last * (size / curve["sizes"][-1]) ** exponent
+        parts.append(f"builds at {size:,} projected by the exponents: "
+                     + ", ".join(f"{name} {seconds / 60:.0f} min" for name, seconds in builds_at.items()))
+    return "; ".join(parts)
+
+
 def write_report(report: dict[str, Any], config: BenchConfig, out: Path) -> None:
     report["curves"] = cost_curves(report["rows"], config)
     if report["curves"]:
         curves_html(report["curves"], out.with_name(f"{out.name}_curves.html"))
     write_json(out.with_suffix(".json"), report)
     write_text(out.with_suffix(".md"), markdown(report))
+
 
 if __name__ == "__main__":
     run_stage(main)
