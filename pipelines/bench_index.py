@@ -350,8 +350,9 @@ def markdown(report: dict) -> str:
     if report["curves"]:
         ran = ", ".join(f"{int(size):,} points ({seconds / 60:.1f} min)" for size, seconds in report["synthetic_seconds"].items())
         done = {str(size) for size in report["synthetic_seconds"]}
-        missing = ", ".join(f"{size:,}" for size in report["sizes_planned"] if str(size) not in done)
-        not_run = f" Not run (the run was stopped first): {missing}; {projected_builds(report)}." if missing else ""
+        missing = [size for size in report["sizes_planned"] if str(size) not in done]
+        not_run = (f" Not run (the run was stopped first): {', '.join(f'{size:,}' for size in missing)}; "
+                   f"{projected_builds(report['curves'], missing)}." if missing else "")
         lines += ["## Cost against collection size", "",
                   f"Synthetic sizes run: {ran}.{not_run} Each size is the first N points of one resample, built anew "
                   f"for each configuration. Exponent b: the least-squares fit of metric ~ a * N^b over the sizes "
@@ -420,13 +421,12 @@ def main(argv: list[str] | None = None) -> None:
     print(markdown(report))
 
 
-def projected_builds(report: dict[str, Any]) -> str:
-    """Each curve's build seconds at the sizes not run, extrapolated from its largest size by the fitted exponent."""
-    done = {str(size) for size in report["synthetic_seconds"]}
+def projected_builds(curves: dict[str, dict[str, Any]], sizes: list[int]) -> str:
+    """Each curve's build seconds at ``sizes``, extrapolated from its largest size by the fitted exponent."""
     parts = []
-    for size in [size for size in report["sizes_planned"] if str(size) not in done]:
+    for size in sizes:
         builds_at, measured = {}, set()
-        for name, curve in report["curves"].items():
+        for name, curve in curves.items():
             exponent, last = curve["exponents"]["build_seconds"], curve["values"]["build_seconds"][-1]
             if exponent is not None and last not in measured:  # rows sharing one build count once
                 measured.add(last)
