@@ -83,7 +83,7 @@ def quantized(params: IndexParams, setting: QuantizationParams, on_disk: bool) -
 
 
 def result_ids(index: EdgeIndex, requests: list[SearchRequest]) -> tuple[list[list[str]], list[float]]:
-    found, seconds = timed_search(index, requests)
+    found, seconds, _ = timed_search(index, requests)
     return [[hit.anime_id for hit in hits] for hits in found], seconds
 
 

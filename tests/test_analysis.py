@@ -103,7 +103,7 @@ def evaluated(tmp_path):
     # facet-1 finds its relevant anime first; facet-2 finds nothing relevant (a hard negative of facet-1 leads);
     # studio-1 finds its partly relevant anime second.
     ranked = {"facet-1": ["a", "x", "b"], "facet-2": ["x", "a", "b"], "studio-1": ["x", "e", "a"]}
-    executed = Executed(ranked, [], "rrf")
+    executed = Executed(ranked, [], "rrf", ranked)
     run = executed.run
     evaluate_dir = tmp_path / "evaluate"
     write_trec_run(evaluate_dir / "runs" / "rrf.trec", executed.ranked, "rrf")

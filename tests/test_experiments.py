@@ -189,3 +189,21 @@ def test_a_bge_m3_row_runs_float32_even_when_the_default_model_autocasts(repo_pa
     row = next(v for v in load_experiments(REPO / "experiments/variants.yaml").variants if v.name == "model-bge-m3")
     source = model_source(params, row)
     assert source.model.kind == "bge-m3" and source.model.bf16_autocast is False and not source.model.autocast
+
+
+def test_a_row_indexes_graphs_only_where_it_walks_them(tmp_path, repo_params):
+    path = tmp_path / "variants.yaml"
+    path.write_text(
+        "search_defaults: {exact: true}\nbaseline: {class: deployable}\nvariants:\n"
+        "  - {name: ann, class: deployable, axis: hnsw, index: {hnsw: {m: 8}},\n"
+        "     search: {exact: false, vectors: [genre_vector, title_vector], extra_vectors: ['use:title_vector']}}\n"
+        "  - {name: ann-all, class: deployable, axis: hnsw, search: {exact: false}}\n")
+    experiments = load_experiments(path)
+    exact, ann, ann_all = (variant.index_params(repo_params.index) for variant in experiments.all())
+    # An exact row scans: every vector, no graph.
+    assert exact.vectors == repo_params.index.vectors
+    assert {settings.hnsw.m for settings in exact.priorities.values()} == {0}
+    # An approximate row: graphs (with its overrides) for the vectors it searches, in index.vectors' order.
+    assert ann.vectors == ["title_vector", "genre_vector", "use:title_vector"]
+    assert {settings.hnsw.m for settings in ann.priorities.values()} == {8}
+    assert ann_all.vectors == repo_params.index.vectors and ann_all.priorities == repo_params.index.priorities

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from functools import partial
 
 import numpy as np
 import pytest
 from qdrant_client import QdrantClient
+from ranx import Qrels
 
 from animelab.embeddings import embed_corpus, load_vector
+from animelab.evaluation.runs import execute
 from animelab.evaluation.timing import concurrent_latency, in_fresh_process, index_memory
 from animelab.fields import VECTORS_BY_NAME, vector_inputs
+from animelab.gold.splits import GoldQuery, GoldSplit
 from animelab.index.edge import EdgeIndex
 from animelab.errors import LabError
 from animelab.index.exact import ExactIndex, recall_at_k
@@ -147,6 +151,31 @@ def test_engine_exact_search_equals_numpy_brute_force(small_index):
         hits = index.search(SearchRequest((VectorQuery("title_vector", query.tolist()),), limit=10,
                                           tuning=Tuning(exact=True)))
         assert [hit.anime_id for hit in hits] == reference
+
+
+def test_an_exact_row_searches_a_graphless_collection_as_it_would_a_graph(small_index, small_corpus, small_embeddings,
+                                                                         repo_params, tmp_path):
+    """Exact rows build no HNSW graph (m 0): their plain, fused and filtered lists are the graph index's."""
+    index, spec, _, dense = small_index
+    priorities = {name: settings.model_copy(update={"hnsw": settings.hnsw.model_copy(update={"m": 0})})
+                  for name, settings in index_params(repo_params, vectors=SMALL_VECTORS).priorities.items()}
+    graphless_params = index_params(repo_params, vectors=SMALL_VECTORS, priorities=priorities)
+    graphless_spec = collection_spec(graphless_params, {vector.name: vector.size for vector in spec.dense})
+    EdgeIndex.build(tmp_path / "shard", graphless_spec, index_points(small_corpus, dense), 64)
+    graphless = EdgeIndex(tmp_path / "shard")
+    assert graphless.describe().vectors["title_vector"]["hnsw"]["m"] == 0
+    chosen = FilterSpec(anime_id_any=sorted(entry.id for entry in small_corpus[::2]))
+    compared = 0
+    for position in range(0, 60, 3):
+        plain = [VectorQuery(name, dense[name].dense[position % len(dense[name].ids)].tolist(), limit=30)
+                 for name in ("title_vector", "genre_vector", "character_vector")]
+        for request in (SearchRequest(plain[:1], limit=20), SearchRequest(tuple(plain), limit=20),
+                        SearchRequest(tuple(plain), limit=20, filter=chosen, fusion="dbsf")):
+            exact = replace(request, tuning=Tuning(exact=True))
+            assert [h.anime_id for h in graphless.search(exact)] == [h.anime_id for h in index.search(exact)]
+            compared += 1
+    graphless.close()
+    assert compared == 60
 
 
 def test_the_exact_reference_is_a_search_index_for_plain_searches(small_index):
@@ -416,6 +445,57 @@ def test_tied_fused_scores_are_ordered_by_anime_id(repo_params, tmp_path):
     index.close()
 
 
+@pytest.mark.parametrize("fusion", [None, "dbsf"])
+def test_a_tie_group_across_the_cut_is_fetched_whole_and_broken_by_anime_id(repo_params, tmp_path, fusion):
+    """40 anime share one genre vector (one genre text); a search cut at 10 inside their group returns the
+    10 smallest ids, where the engine alone returns an arbitrary part of the group."""
+    points = [IndexPoint(f"anime-{n:02d}", {"title_vector": angle(n), "genre_vector": angle(30)},
+                         {"anime_id": f"anime-{n:02d}"}) for n in range(40)]
+    points.append(IndexPoint("best", {"title_vector": angle(80), "genre_vector": angle(0)}, {"anime_id": "best"}))
+    spec = collection_spec(index_params(repo_params, vectors=["title_vector", "genre_vector"], payload_indexes={}),
+                           {"title_vector": 2, "genre_vector": 2})
+    EdgeIndex.build(tmp_path / "shard", spec, reversed(points), batch_size=7)
+    index = EdgeIndex(tmp_path / "shard")
+    genre = VectorQuery("genre_vector", angle(0), 41)
+    if fusion is None:
+        request = SearchRequest((genre,), limit=10, tuning=Tuning(exact=True))
+        expected = ["best", *(f"anime-{n:02d}" for n in range(9))]
+    else:
+        # DBSF keeps equal scores equal; the title list lifts "best" and anime-39 out of the tie.
+        request = SearchRequest((genre, VectorQuery("title_vector", angle(90), 2)), limit=10, fusion=fusion,
+                                tuning=Tuning(exact=True))
+        hits = index.search(request)
+        expected = [hit.anime_id for hit in hits[:2]] + [f"anime-{n:02d}" for n in range(8)]
+        assert set(expected[:2]) == {"best", "anime-39"}
+    for _ in range(5):
+        assert [hit.anime_id for hit in index.search(request)] == expected
+    index.close()
+
+
+def test_fused_searches_filtered_to_anime_ids_are_exact_and_repeatable(small_index, small_corpus):
+    """Held-out rows fuse prefetches filtered to the test anime. Filtered by point ids, the engine's prefetch
+    lists were not the exact top k and changed from call to call; by the anime_id payload field they are."""
+    index, _, _, dense = small_index
+    chosen = sorted(entry.id for entry in small_corpus[::2])
+    only_chosen = FilterSpec(anime_id_any=chosen)
+    titles = dense["title_vector"].dense  # no two anime share a title text: no ties within a list
+    for position in range(0, 60, 4):
+        queries = [VectorQuery("title_vector", titles[position + offset].tolist(), limit=15) for offset in range(3)]
+        by_hand: dict[str, float] = {}
+        for query in queries:
+            alone = index.search(SearchRequest((query,), limit=15, filter=only_chosen, tuning=Tuning(exact=True)))
+            for rank, hit in enumerate(alone):
+                by_hand[hit.anime_id] = by_hand.get(hit.anime_id, 0.0) + 1 / (RRF_K + rank)
+        request = SearchRequest(tuple(queries), limit=10, filter=only_chosen, tuning=Tuning(exact=True))
+        hits = index.search(request)
+        assert {hit.anime_id for hit in hits} <= set(chosen)
+        assert [hit.score for hit in hits] == pytest.approx([by_hand[hit.anime_id] for hit in hits], abs=1e-6)
+        assert [hit.score for hit in hits] == pytest.approx(sorted(by_hand.values(), reverse=True)[:10], abs=1e-6)
+        for again in range(3):
+            assert index.search(request) == hits
+            assert index.search(replace(request, fusion="dbsf")) == index.search(replace(request, fusion="dbsf"))
+
+
 def test_fused_scores_equal_in_exact_arithmetic_tie_and_break_by_anime_id():
     # 12 lists; every anime sits at the same 12 ranks in a different order, so its RRF sum is the same in
     # exact arithmetic, but float32 sums in list order differ by a step or two.
@@ -435,6 +515,22 @@ def test_fused_scores_equal_in_exact_arithmetic_tie_and_break_by_anime_id():
     result = [hit.anime_id for hit in ranked(hits, limit=42)]
     assert result == ["z-better", *sorted(f"anime-{n:02d}" for n in range(40)), "a-worse"]
     assert [hit.anime_id for hit in ranked(list(reversed(hits)), limit=5)] == result[:5]
+
+
+def test_a_re_ranked_run_keeps_the_engine_lists_of_the_same_pass(small_index):
+    """One engine pass per re-ranked row: its engine lists (ANN fidelity reads them) are a plain run's."""
+    index, _, _, dense = small_index
+    ids = dense["title_vector"].ids
+    queries = [GoldQuery(f"q{i}", f"q{i}", "similar", f"q{i}", {ids[i]: 1}, ["title_vector"], exclude=[ids[i]])
+               for i in range(12)]
+    split = GoldSplit(queries, Qrels({q.id: q.qrels for q in queries}))
+    requests = [SearchRequest((VectorQuery("title_vector", dense["title_vector"].dense[i].tolist()),), limit=20,
+                              tuning=Tuning(hnsw_ef=32)) for i in range(12)]
+    plain = execute(index, split, requests, 10, "plain")
+    shares = {anime: 1.0 for ranking in plain.ranked.values() for anime in ranking[:2]}
+    demoted = execute(index, split, requests, 10, "demoted", partial(demote_hubs, shares=shares, penalty=1.0))
+    assert demoted.engine_ranked == plain.ranked == plain.engine_ranked
+    assert not any(ranking[0] in shares for ranking in demoted.ranked.values())  # the hubs sank
 
 
 def test_hub_demotion_sinks_the_anime_a_query_log_keeps_seeing():

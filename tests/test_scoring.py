@@ -223,7 +223,8 @@ def test_a_run_keeps_its_order_and_is_written_as_ranx_writes_it(tmp_path):
     # q1's own source s is dropped before the cut at 2; q2 found nothing.
     ranked = split.kept([["s", "b", "a", "c"], []], limit=2)
     assert ranked == {"q1": ["b", "a"], "q2": []}
-    executed = Executed({"q1": ["b", "a", "c"], "q3": ["x"]}, [0.1, 0.2], "rrf")
+    found = {"q1": ["b", "a", "c"], "q3": ["x"]}
+    executed = Executed(found, [0.1, 0.2], "rrf", found)
     assert scoring.rankings(executed.run) == executed.ranked
     ours, theirs = tmp_path / "ours.trec", tmp_path / "ranx.trec"
     write_trec_run(ours, executed.ranked, executed.name)

@@ -180,7 +180,7 @@ def hub_shares(evaluation: Evaluation, variant: Variant, source: ModelSource, bu
         _, _, requests = variant_requests(evaluation, plain, source, evaluation.bank, evaluation.bank)
         index = built.open()
         try:
-            found, _ = timed_search(index, requests)
+            found, _, _ = timed_search(index, requests)
         finally:
             index.close()
         counts = Counter(hit.anime_id for hits in found for hit in hits[:10])
@@ -235,9 +235,8 @@ def evaluate_variant(evaluation: Evaluation, variant: Variant, source: ModelSour
     approximate = not variant.search.exact
     search_key = f"{variant.search.model_dump_json(exclude=set(Tuning.model_fields))}:{','.join(indexed)}"
     # Fidelity is the engine's: the lists before any re-ranking, against the same request done exactly.
-    engine_ranked = ranked if rerank is None or not approximate else execute(
-        index, split, requests, settings.limit, variant.name).ranked
-    fidelities = (fidelity(index, split, requests, engine_ranked, settings.limit, evaluation, model, search_key)
+    fidelities = (fidelity(index, split, requests, executed.engine_ranked, settings.limit, evaluation, model,
+                           search_key)
                   if approximate else {})
     index.close()
     query_ids = [q.id for q in split.queries]

@@ -56,15 +56,18 @@ def measure(interval: float = 0.05) -> Iterator[Measurement]:
 
 
 def timed_search(index: SearchIndex, requests: list[SearchRequest],
-                 rerank: Callable[[list[Hit]], list[Hit]] | None = None) -> tuple[list[list[Hit]], list[float]]:
-    """Every request's hits, and the seconds around each engine call (and the ``rerank`` applied to its hits)."""
-    found, seconds = [], []
+                 rerank: Callable[[list[Hit]], list[Hit]] | None = None
+                 ) -> tuple[list[list[Hit]], list[float], list[list[Hit]]]:
+    """Every request's hits (re-ranked by ``rerank``), the seconds around each engine call and its re-ranking,
+    and the engine's own hits (the same lists when nothing re-ranks)."""
+    found, seconds, engine = [], [], []
     for request in requests:
         start = time.perf_counter()
         hits = index.search(request)
         found.append(rerank(hits) if rerank else hits)
         seconds.append(time.perf_counter() - start)
-    return found, seconds
+        engine.append(hits)
+    return found, seconds, engine
 
 
 def resident_memory(root: Path | None = None) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from animelab.errors import LabError
 from animelab.index.backend import BuildReport, CollectionDescription, directory_bytes
 from animelab.payload import point_id
 from animelab.index.points import IndexPoint
-from animelab.index.query import Condition, Hit, SearchRequest, SparseQuery, Tuning, fetch_limit, must_clauses, ranked
+from animelab.index.query import Condition, Hit, SearchRequest, SparseQuery, Tuning, must_clauses, with_whole_ties
 from animelab.index.spec import CollectionSpec, DenseVectorSpec
 from animelab.io import atomic_path, batched
 
@@ -71,7 +71,6 @@ def edge_point(point: IndexPoint) -> qe.Point:
 
 
 EDGE_CLAUSES = {
-    "ids": lambda key, ids: qe.HasIdCondition(set(ids)),
     "any": lambda key, values: qe.FieldCondition(key, match=qe.MatchAny(values)),
     "value": lambda key, value: qe.FieldCondition(key, match=qe.MatchValue(value)),
     "range": lambda key, bounds: qe.FieldCondition(key, range=qe.RangeFloat(gte=bounds[0], lte=bounds[1])),
@@ -91,14 +90,13 @@ def edge_search_params(tuning: Tuning) -> qe.SearchParams:
     return qe.SearchParams(hnsw_ef=tuning.hnsw_ef, exact=tuning.exact, quantization=quantization)
 
 
-def edge_request(request: SearchRequest) -> qe.QueryRequest:
+def edge_request(request: SearchRequest, limit: int) -> qe.QueryRequest:
     params = edge_search_params(request.tuning)
     conditions = edge_filter(request.filter.conditions()) if request.filter else None
     payload = sorted({"anime_id", *request.with_payload})
     if not request.fused:
         query = request.queries[0]
-        return qe.QueryRequest(limit=fetch_limit(request),
-                               query=qe.Query.Nearest(edge_vector(query.vector), using=query.using),
+        return qe.QueryRequest(limit=limit, query=qe.Query.Nearest(edge_vector(query.vector), using=query.using),
                                filter=conditions, params=params, with_payload=payload,
                                score_threshold=query.score_threshold)
     prefetches = [
@@ -108,8 +106,7 @@ def edge_request(request: SearchRequest) -> qe.QueryRequest:
     ]
     weights = list(request.weights) if request.weights else None
     fusion = qe.Fusion.Rrf(k=request.rrf_k, weights=weights) if request.fusion == "rrf" else qe.Fusion.Dbsf()
-    return qe.QueryRequest(limit=fetch_limit(request), prefetches=prefetches, query=fusion, filter=conditions,
-                           with_payload=payload)
+    return qe.QueryRequest(limit=limit, prefetches=prefetches, query=fusion, filter=conditions, with_payload=payload)
 
 
 def describe_edge_config(config: dict[str, Any], payload_schema: dict[str, str]) -> CollectionDescription:
@@ -200,8 +197,11 @@ class EdgeIndex:
         return report
 
     def search(self, request: SearchRequest) -> list[Hit]:
-        points = self.shard.query(edge_request(request))
-        return ranked([Hit(p.payload["anime_id"], float(p.score), dict(p.payload)) for p in points], request.limit)
+        def fetch(limit: int) -> list[Hit]:
+            return [Hit(p.payload["anime_id"], float(p.score), dict(p.payload))
+                    for p in self.shard.query(edge_request(request, limit))]
+
+        return with_whole_ties(request, fetch)
 
     def describe(self) -> CollectionDescription:
         config = json.loads((self.path / CONFIG_FILE).read_text(encoding="utf-8"))

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-
-from animelab.payload import point_id
 
 # Qdrant's RRF constant as the design uses it: sum 1 / (k + rank), ranks from 0.
 RRF_K = 60
@@ -79,14 +78,13 @@ class FilterSpec(BaseModel):
 
 def must_clauses(conditions: list[Condition]) -> list[tuple[str, str, Any]]:
     """The filter's semantics in one place, for every backend to translate clause by clause:
-    ``("ids", "anime_id", point ids)``, ``("any", key, values)``, ``("value", key, value)`` (one per all-of
-    value), ``("range", key, (gte, lte))``."""
+    ``("any", key, values)``, ``("value", key, value)`` (one per all-of value), ``("range", key, (gte, lte))``.
+
+    Anime ids match the ``anime_id`` payload field, not the point ids: in Qdrant Edge a prefetch filtered by
+    point ids returns lists that are not the exact top k and change from call to call (measured), which made
+    every fused held-out row differ run to run."""
     clauses: list[tuple[str, str, Any]] = []
     for condition in conditions:
-        if condition.key == "anime_id" and condition.any_of:
-            # Point ids are the anime ids' uuids: the engine's id tracker answers without reading payloads.
-            clauses.append(("ids", condition.key, sorted({point_id(anime) for anime in condition.any_of})))
-            continue
         if condition.any_of:
             clauses.append(("any", condition.key, list(condition.any_of)))
         clauses += [("value", condition.key, value) for value in condition.all_of]
@@ -150,9 +148,10 @@ def exact_twin(request: SearchRequest) -> SearchRequest:
 
 
 def fetch_limit(request: SearchRequest) -> int:
-    """How many results to ask the engine for: fused scores tie (equal ranks in different lists)
-    and the engine orders ties arbitrarily, so fetch one extra per list to hold a whole tie group."""
-    return request.limit + (len(request.queries) if request.fused else 0)
+    """How many results to ask the engine for first: one more than the limit, to see whether the group of
+    equal scores at the cut goes on; fused scores tie more (equal ranks in different lists), so one extra
+    per list, which holds a whole RRF tie group."""
+    return request.limit + (len(request.queries) if request.fused else 1)
 
 
 # Scores within this share of each other are ties. The engine sums fused scores in float32, in an
@@ -180,3 +179,19 @@ def ranked(hits: list[Hit], limit: int) -> list[Hit]:
                 break
         group.append(hit)
     return (result + sorted(group, key=lambda tied: tied.anime_id))[:limit]
+
+
+def with_whole_ties(request: SearchRequest, fetch: Callable[[int], list[Hit]]) -> list[Hit]:
+    """The request's hits, ties broken by anime id (``ranked``), from ``fetch(limit)``: the engine's best
+    ``limit`` hits. A tie group that straddles the engine's limit comes back as an arbitrary part of itself
+    (DBSF gives every anime with the same genre text one score, dozens of them), so fetch twice as many
+    until the last hit falls below the group at the cut."""
+    limit = fetch_limit(request)
+    while True:
+        hits = fetch(limit)
+        if len(hits) < limit:
+            return ranked(hits, request.limit)
+        cut, last = hits[request.limit - 1].score, hits[-1].score
+        if cut - last > TIE_TOLERANCE * abs(cut):
+            return ranked(hits, request.limit)
+        limit *= 2

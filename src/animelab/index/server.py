@@ -18,7 +18,7 @@ from animelab.index.backend import BuildReport, CollectionDescription
 from animelab.index.edge import normalise_quantization
 from animelab.payload import point_id
 from animelab.index.points import IndexPoint
-from animelab.index.query import Condition, Hit, SearchRequest, SparseQuery, Tuning, fetch_limit, must_clauses, ranked
+from animelab.index.query import Condition, Hit, SearchRequest, SparseQuery, Tuning, must_clauses, with_whole_ties
 from animelab.index.spec import CollectionSpec, DenseVectorSpec
 from animelab.io import batched
 from animelab.params import ServerParams
@@ -70,7 +70,6 @@ def client_vector(vector: list[float] | SparseQuery) -> Any:
 
 
 CLIENT_CLAUSES = {
-    "ids": lambda key, ids: models.HasIdCondition(has_id=ids),
     "any": lambda key, values: models.FieldCondition(key=key, match=models.MatchAny(any=values)),
     "value": lambda key, value: models.FieldCondition(key=key, match=models.MatchValue(value=value)),
     "range": lambda key, bounds: models.FieldCondition(key=key, range=models.Range(gte=bounds[0], lte=bounds[1])),
@@ -152,21 +151,26 @@ class ServerIndex:
         params = client_search_params(request.tuning)
         conditions = client_filter(request.filter.conditions()) if request.filter else None
         payload = sorted({"anime_id", *request.with_payload})
-        if request.fused:
-            prefetch = [models.Prefetch(query=client_vector(q.vector), using=q.using, limit=q.limit, params=params,
-                                        filter=conditions, score_threshold=q.score_threshold)
-                        for q in request.queries]
-            query: Any = (models.RrfQuery(rrf=models.Rrf(k=request.rrf_k, weights=list(request.weights or []) or None))
-                          if request.fusion == "rrf" else models.FusionQuery(fusion=models.Fusion.DBSF))
-            response = self.client.query_points(self.collection, prefetch=prefetch, query=query, limit=fetch_limit(request),
-                                                query_filter=conditions, with_payload=payload)
-        else:
-            only = request.queries[0]
-            response = self.client.query_points(self.collection, query=client_vector(only.vector), using=only.using,
-                                                limit=fetch_limit(request), query_filter=conditions, search_params=params,
-                                                with_payload=payload, score_threshold=only.score_threshold)
-        return ranked([Hit(p.payload["anime_id"], float(p.score), dict(p.payload)) for p in response.points],
-                      request.limit)
+
+        def fetch(limit: int) -> list[Hit]:
+            if request.fused:
+                prefetch = [models.Prefetch(query=client_vector(q.vector), using=q.using, limit=q.limit, params=params,
+                                            filter=conditions, score_threshold=q.score_threshold)
+                            for q in request.queries]
+                query: Any = (models.RrfQuery(rrf=models.Rrf(k=request.rrf_k,
+                                                             weights=list(request.weights or []) or None))
+                              if request.fusion == "rrf" else models.FusionQuery(fusion=models.Fusion.DBSF))
+                response = self.client.query_points(self.collection, prefetch=prefetch, query=query, limit=limit,
+                                                    query_filter=conditions, with_payload=payload)
+            else:
+                only = request.queries[0]
+                response = self.client.query_points(self.collection, query=client_vector(only.vector),
+                                                    using=only.using, limit=limit, query_filter=conditions,
+                                                    search_params=params, with_payload=payload,
+                                                    score_threshold=only.score_threshold)
+            return [Hit(p.payload["anime_id"], float(p.score), dict(p.payload)) for p in response.points]
+
+        return with_whole_ties(request, fetch)
 
     def describe(self) -> CollectionDescription:
         info = self.client.get_collection(self.collection)
