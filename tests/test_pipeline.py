@@ -218,6 +218,35 @@ def test_embedding_is_bit_identical_run_to_run(tiny_project, tmp_path, embedding
         assert before.ids == after.ids and np.array_equal(before.dense, after.dense)
 
 
+def test_evaluation_is_bit_identical_run_to_run(tiny_project, tmp_path):
+    """The evaluate stage re-run in a fresh process on the same indexes (fused, DBSF, held-out and approximate
+    rows among them): every run file and per-query score is byte-identical, so are the significance verdicts."""
+    params = yaml.safe_load((tiny_project / "params.yaml").read_text())
+    params["tracking"]["uri"] = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    stage = yaml.safe_load((tiny_project / "dvc.yaml").read_text())["stages"]["evaluate"]["cmd"].split()
+    arguments = dict(zip(stage[2::2], stage[3::2], strict=True))
+    arguments |= {"--params": str(tmp_path / "params.yaml"), "--out": str(tmp_path / "evaluate"),
+                  "--metrics": str(tmp_path / "metrics.json"), "--timings": str(tmp_path / "timings.json")}
+    result = run([sys.executable, stage[1], *(item for pair in arguments.items() for item in pair)], tiny_project)
+    assert result.returncode == 0, result.stderr[-3000:]
+    first = tiny_project / "data/evaluate"
+    before, after = (json.loads((root / "results.json").read_text()) for root in (first, tmp_path / "evaluate"))
+    rows = before["variants"]
+    files = sorted(path.relative_to(first) for path in first.rglob("*") if path.suffix in {".trec", ".csv"})
+    assert len(files) == 2 * len(rows)  # a run and a per-query file per row
+    assert [name for name in files if (first / name).read_bytes() != (tmp_path / "evaluate" / name).read_bytes()] == []
+    assert {"dbsf", True, False} <= ({row["settings"]["search"]["fusion"] for row in rows.values()}
+                                     | {row["holdout"] for row in rows.values()})
+    assert any(row["fidelity"] for row in rows.values())
+    for name, row in rows.items():
+        again = after["variants"][name]
+        assert (again["scores"], again["primary_ci"], again["fidelity"]) == (row["scores"], row["primary_ci"],
+                                                                             row["fidelity"])
+        assert again.get("vs_baseline") == row.get("vs_baseline")
+    assert after["pairwise"] == before["pairwise"]
+
+
 def test_stale_embeddings_are_refused(tiny_project):
     with pytest.raises(StaleEmbeddingsError, match="expected BAAI/bge-m3"):
         load_manifest(tiny_project / "data/embeddings", expected_text_model="BAAI/bge-m3")
