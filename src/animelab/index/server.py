@@ -152,18 +152,20 @@ class ServerIndex:
         conditions = client_filter(request.filter.conditions()) if request.filter else None
         payload = sorted({"anime_id", *request.with_payload})
 
+        # Built once: a refetch (a tie across the cut) changes only the limit.
+        if request.fused:
+            prefetch = [models.Prefetch(query=client_vector(q.vector), using=q.using, limit=q.limit, params=params,
+                                        filter=conditions, score_threshold=q.score_threshold)
+                        for q in request.queries]
+            fusion: Any = (models.RrfQuery(rrf=models.Rrf(k=request.rrf_k, weights=list(request.weights or []) or None))
+                           if request.fusion == "rrf" else models.FusionQuery(fusion=models.Fusion.DBSF))
+        only = request.queries[0]
+
         def fetch(limit: int) -> list[Hit]:
             if request.fused:
-                prefetch = [models.Prefetch(query=client_vector(q.vector), using=q.using, limit=q.limit, params=params,
-                                            filter=conditions, score_threshold=q.score_threshold)
-                            for q in request.queries]
-                query: Any = (models.RrfQuery(rrf=models.Rrf(k=request.rrf_k,
-                                                             weights=list(request.weights or []) or None))
-                              if request.fusion == "rrf" else models.FusionQuery(fusion=models.Fusion.DBSF))
-                response = self.client.query_points(self.collection, prefetch=prefetch, query=query, limit=limit,
+                response = self.client.query_points(self.collection, prefetch=prefetch, query=fusion, limit=limit,
                                                     query_filter=conditions, with_payload=payload)
             else:
-                only = request.queries[0]
                 response = self.client.query_points(self.collection, query=client_vector(only.vector),
                                                     using=only.using, limit=limit, query_filter=conditions,
                                                     search_params=params, with_payload=payload,
