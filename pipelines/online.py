@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> None:
                 for name in deployable_rows(results["variants"])}
     qrels = split.judged  # in the design's query order
     result = evaluate_online(params.online, results, rankings, qrels, Design.of_split(split, params.evaluate),
-                             params.seed)
+                             params.seed, params.evaluate.workers)
     settings = params.online.model_dump(mode="json")
     offline = {name: results["variants"][name]["scores"]["macro"][results["primary"]] for name in rankings}
     write_json(args.metrics, {"agreement": result["agreement"], "rows": result["rows"],

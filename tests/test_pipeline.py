@@ -218,24 +218,33 @@ def test_embedding_is_bit_identical_run_to_run(tiny_project, tmp_path, embedding
         assert before.ids == after.ids and np.array_equal(before.dense, after.dense)
 
 
-def test_evaluation_is_bit_identical_run_to_run(tiny_project, tmp_path):
-    """The evaluate stage re-run in a fresh process on the same indexes (fused, DBSF, held-out and approximate
-    rows among them): every run file and per-query score is byte-identical, so are the significance verdicts."""
+def rerun_in_one_process(tiny_project: Path, tmp_path: Path, stage: str, outputs: tuple[str, ...]) -> None:
+    """Re-run ``stage``'s script with one process where the tiny project used two workers, a private MLflow,
+    and each of its ``outputs`` options pointed into ``tmp_path`` (``--metrics`` -> ``metrics.json``)."""
     params = yaml.safe_load((tiny_project / "params.yaml").read_text())
+    assert params["evaluate"]["workers"] == 2
+    params["evaluate"]["workers"] = 1
     params["tracking"]["uri"] = f"sqlite:///{tmp_path / 'mlflow.db'}"
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    stage = yaml.safe_load((tiny_project / "dvc.yaml").read_text())["stages"]["evaluate"]["cmd"].split()
-    arguments = dict(zip(stage[2::2], stage[3::2], strict=True))
-    arguments |= {"--params": str(tmp_path / "params.yaml"), "--out": str(tmp_path / "evaluate"),
-                  "--metrics": str(tmp_path / "metrics.json"), "--timings": str(tmp_path / "timings.json")}
-    result = run([sys.executable, stage[1], *(item for pair in arguments.items() for item in pair)], tiny_project)
+    command = yaml.safe_load((tiny_project / "dvc.yaml").read_text())["stages"][stage]["cmd"].split()
+    arguments = dict(zip(command[2::2], command[3::2], strict=True))
+    arguments |= {option: str(tmp_path / f"{option.lstrip('-')}{Path(arguments[option]).suffix}") for option in outputs}
+    arguments["--params"] = str(tmp_path / "params.yaml")
+    result = run([sys.executable, command[1], *(item for pair in arguments.items() for item in pair)], tiny_project)
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_evaluation_is_bit_identical_run_to_run(tiny_project, tmp_path):
+    """The evaluate stage re-run in a fresh process on the same indexes (fused, DBSF, held-out and approximate
+    rows among them), in one process where the first run used two workers: every run file and per-query score
+    is byte-identical, so are the significance verdicts."""
+    rerun_in_one_process(tiny_project, tmp_path, "evaluate", ("--out", "--metrics", "--timings"))
     first = tiny_project / "data/evaluate"
-    before, after = (json.loads((root / "results.json").read_text()) for root in (first, tmp_path / "evaluate"))
+    before, after = (json.loads((root / "results.json").read_text()) for root in (first, tmp_path / "out"))
     rows = before["variants"]
     files = sorted(path.relative_to(first) for path in first.rglob("*") if path.suffix in {".trec", ".csv"})
     assert len(files) == 2 * len(rows)  # a run and a per-query file per row
-    assert [name for name in files if (first / name).read_bytes() != (tmp_path / "evaluate" / name).read_bytes()] == []
+    assert [name for name in files if (first / name).read_bytes() != (tmp_path / "out" / name).read_bytes()] == []
     assert {"dbsf", True, False} <= ({row["settings"]["search"]["fusion"] for row in rows.values()}
                                      | {row["holdout"] for row in rows.values()})
     assert any(row["fidelity"] for row in rows.values())
@@ -473,6 +482,14 @@ def test_online_stage_simulates_users_and_interleaves_the_deployable_rows(tiny_p
     (parent,) = client.search_runs([experiment.experiment_id], filter_string="tags.stage = 'online'")
     nested = client.search_runs([experiment.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
     assert len(nested) == len(compared)
+
+
+def test_online_results_do_not_depend_on_the_number_of_workers(tiny_project, tmp_path):
+    """The online stage re-run in one process gives what the stage's two workers gave, to the last digit."""
+    rerun_in_one_process(tiny_project, tmp_path, "online", ("--report", "--html", "--metrics", "--timings"))
+    two = json.loads((tiny_project / "reports/metrics/online.json").read_text())
+    one = json.loads((tmp_path / "metrics.json").read_text())
+    assert one == two and two["comparisons"]
 
 
 def test_every_stage_records_what_it_cost(tiny_project):

@@ -391,6 +391,10 @@ class EvaluateParams(Section):
     model_paths: Annotated[dict[str, Path | None], only(TEXT_ENCODERS, "text model kinds")] = Field(
         default_factory=dict, description="local model directory per text model kind a variant names; null skips it")
     genre_ft: FinetunedModelParams | None = Field(default=None, description="the finetune_genre outputs; null skips genre_ft")
+    workers: int = Field(default=1, ge=1, description="processes for the untimed work (index builds, runs, fidelity, "
+                                                      "scores); latency and memory are measured alone in the stage's own")
+    latency_queries: int | None = Field(default=None, ge=1, description="requests per row timed (a seeded sample "
+                                                                        "of the split); null times every request")
 
     @model_validator(mode="after")
     def headline_is_measured(self) -> "EvaluateParams":

@@ -374,6 +374,12 @@ def primary_holdout_lines(variants: dict[str, Any], primary: str) -> list[str]:
     return lines + [""] if lines else []
 
 
+def latency_queries(variants: dict[str, Any]) -> str:
+    """How many requests each row's latency was timed on, as the summary states it."""
+    counts = sorted({record["latency_queries"] for record in variants.values()})
+    return str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+
+
 def summary_markdown(results: dict[str, Any], headline: list[str], route: dict[str, Any],
                      pool: dict[str, Any]) -> str:
     variants = results["variants"]
@@ -393,8 +399,9 @@ def summary_markdown(results: dict[str, Any], headline: list[str], route: dict[s
         f"test on query-group means (each group's phrasings averaged, weighted as in the macro average), "
         f"{results['correction']}-corrected over the rows tested against the same reference; = no significant "
         "difference. Metrics with -l2 count grade 2 only. Hub rate: the share of the ranking categories' top-10 "
-        "lists holding the anime found in most of them. Latency: p95 around the engine call, one query at a time; "
-        "RAM: RSS growth while the index is open and searched / disk: the index on disk.",
+        "lists holding the anime found in most of them. Latency: p95 around the engine call, one query at a time, "
+        f"on {latency_queries(variants)} of each row's requests (a seeded sample, the same for every row), timed "
+        "with nothing else running; RAM: RSS growth while the index is open and searched / disk: the index on disk.",
         "",
         f"**Best deployable configuration: {best}** (macro {primary} {primary_cell(variants[best], primary)}; the "
         "HNSW and quantization rows run the baseline's search on other indexes and are read against exact search "

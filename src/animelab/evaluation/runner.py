@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tqdm import tqdm
 
 from animelab.corpus.schema import AnimeEntry
@@ -24,12 +25,13 @@ from animelab.evaluation.models import ModelContext, ModelSource, model_source, 
 from animelab.evaluation.requests import Coverage, build_requests
 from animelab.evaluation.runs import Executed, execute
 from animelab.evaluation.timing import latency_summary, measure, timed_search
+from animelab.evaluation.workers import map_in_workers, private_copy
 from animelab.encoders.text import EncodedTexts
 from animelab.gold.splits import GoldSplit, write_trec_run
 from animelab.index.backend import BuildReport, SearchIndex
 from animelab.index.build import build_index, open_index
 from animelab.index.query import Hit, SearchRequest, SparseQuery, Tuning, VectorQuery, demote_hubs, exact_twin
-from animelab.index.spec import collection_spec
+from animelab.index.spec import CollectionSpec, collection_spec
 from animelab.io import atomic_path, write_csv, write_json
 from animelab.params import IndexParams, Params, TextModelParams
 from animelab.sparse.registry import encode_queries, load_set, sets_key
@@ -48,9 +50,9 @@ class VariantIndex:
         return open_index(self.params, self.directory)
 
 
-def variant_index(params: Params, variant: Variant, model: ModelContext, entries: list[AnimeEntry],
-                  cache_dir: Path, sparse_dir: Path | None = None) -> VariantIndex:
-    """Build the variant's collection, or reuse the one built from the same spec and embeddings.
+def index_directory(params: Params, variant: Variant, model: ModelContext, cache_dir: Path,
+                    sparse_dir: Path | None = None) -> tuple[IndexParams, CollectionSpec, Path]:
+    """Where the variant's collection is cached: one folder per spec and embeddings.
 
     Variants are always built on the embedded engine (Qdrant Edge): one shard per spec, cached
     side by side, where a server would need one collection and alias per variant.
@@ -60,8 +62,13 @@ def variant_index(params: Params, variant: Variant, model: ModelContext, entries
     contents = f"{spec.key()}:{model.manifest_hash}"
     if spec.sparse:  # a re-run sparse stage changes the vectors, not the spec
         contents += f":{sets_key([vector.name for vector in spec.sparse], sparse_dir)}"
-    key = hashlib.sha256(contents.encode()).hexdigest()[:16]
-    directory = cache_dir / "indexes" / key
+    return index_params, spec, cache_dir / "indexes" / hashlib.sha256(contents.encode()).hexdigest()[:16]
+
+
+def variant_index(params: Params, variant: Variant, model: ModelContext, entries: list[AnimeEntry],
+                  cache_dir: Path, sparse_dir: Path | None = None) -> VariantIndex:
+    """Build the variant's collection, or reuse the one built from the same spec and embeddings."""
+    index_params, spec, directory = index_directory(params, variant, model, cache_dir, sparse_dir)
     if not (directory / "build.json").is_file():
         with atomic_path(directory) as staging:
             sets = {vector.name: load_set(vector.name, sparse_dir, model.embeddings_dir) for vector in spec.sparse}
@@ -73,6 +80,12 @@ def variant_index(params: Params, variant: Variant, model: ModelContext, entries
 
 
 FIDELITY_K = (10, 100)
+# A split's queries identify it across processes (an object's id does not).
+SplitKey = tuple[str, ...]
+
+
+def split_key(split: GoldSplit) -> SplitKey:
+    return tuple(q.id for q in split.queries)
 
 
 @dataclasses.dataclass
@@ -90,9 +103,11 @@ class Evaluation:
     bank: GoldSplit | None = None
     # Each query's routed vectors (the route stage's routes.json), for `vectors: routed` rows.
     routes: dict[str, list[str]] | None = None
-    models: dict[tuple[ModelSource, int], ModelContext] = dataclasses.field(default_factory=dict)
-    encoded: dict[int, dict[TextModelParams, EncodedTexts]] = dataclasses.field(default_factory=dict)
-    sparse_queries: dict[tuple[str, int], dict[str, SparseQuery]] = dataclasses.field(default_factory=dict)
+    # In a worker process: its folder of index copies (the engine locks an open shard's log).
+    private_indexes: Path | None = None
+    models: dict[tuple[ModelSource, SplitKey], ModelContext] = dataclasses.field(default_factory=dict)
+    encoded: dict[SplitKey, dict[TextModelParams, EncodedTexts]] = dataclasses.field(default_factory=dict)
+    sparse_queries: dict[tuple[str, SplitKey], dict[str, SparseQuery]] = dataclasses.field(default_factory=dict)
     exact_runs: dict[tuple[Any, ...], scoring.Rankings] = dataclasses.field(default_factory=dict)
     hub_shares: dict[tuple[str, str], dict[str, float]] = dataclasses.field(default_factory=dict)
     # What result bias is measured on: each anime's start year and MAL members.
@@ -104,19 +119,20 @@ class Evaluation:
             "members": {e.id: float(e.members) for e in self.entries if e.members is not None}}
 
     def model(self, source: ModelSource, split: GoldSplit) -> ModelContext:
-        key = (source, id(split))
+        key = (source, split_key(split))
         if key not in self.models:
             self.models[key] = prepare_model(self.params, source, self.embeddings_dir, self.entries, split,
-                                             self.cache_dir, self.encoded.setdefault(id(split), {}))
+                                             self.cache_dir, self.encoded.setdefault(split_key(split), {}))
         return self.models[key]
 
     def sparse_for(self, names: list[str], split: GoldSplit, model: ModelContext) -> dict[str, dict[str, SparseQuery]]:
         for name in names:
-            if (name, id(split)) not in self.sparse_queries:
+            if (name, split_key(split)) not in self.sparse_queries:
                 vectors = encode_queries(name, [q.text for q in split.queries], self.sparse_dir, self.params.sparse,
                                          model.query_lexical)
-                self.sparse_queries[name, id(split)] = {q.id: v for q, v in zip(split.queries, vectors, strict=True)}
-        return {name: self.sparse_queries[name, id(split)] for name in names}
+                self.sparse_queries[name, split_key(split)] = {q.id: v for q, v in
+                                                               zip(split.queries, vectors, strict=True)}
+        return {name: self.sparse_queries[name, split_key(split)] for name in names}
 
 
 def single_vector(request: SearchRequest, query: VectorQuery) -> SearchRequest:
@@ -159,6 +175,8 @@ def variant_requests(evaluation: Evaluation, variant: Variant, source: ModelSour
     params = evaluation.params
     model = evaluation.model(source, parent)
     built = variant_index(params, variant, model, evaluation.entries, evaluation.cache_dir, evaluation.sparse_dir)
+    if evaluation.private_indexes is not None:
+        built = dataclasses.replace(built, directory=private_copy(built.directory, evaluation.private_indexes))
     coverage = Coverage(model.coverage, params.evaluate.min_vector_coverage)
     # Hub demotion re-ranks: it needs candidates below the cut.
     depth = params.evaluate.limit * (2 if variant.search.hub_penalty else 1)
@@ -175,7 +193,7 @@ def hub_shares(evaluation: Evaluation, variant: Variant, source: ModelSource, bu
         raise LabError(f"variant {variant.name} has a hub_penalty, which needs the query bank "
                        f"(evaluate.query_bank's split), but none was given")
     plain = variant.model_copy(update={"search": variant.search.model_copy(update={"hub_penalty": None})})
-    key = (str(built.directory), plain.search.model_dump_json())
+    key = (built.directory.name, plain.search.model_dump_json())  # the cache key: a worker's copy has it too
     if key not in evaluation.hub_shares:
         _, _, requests = variant_requests(evaluation, plain, source, evaluation.bank, evaluation.bank)
         index = built.open()
@@ -216,32 +234,82 @@ def score_variant(evaluation: Evaluation, variant: Variant, source: ModelSource,
     return scoring.per_query(split.qrels, run_variant(evaluation, variant, source, parent, split).run, metrics)
 
 
-def evaluate_variant(evaluation: Evaluation, variant: Variant, source: ModelSource, parent: GoldSplit,
-                     split: GoldSplit, design: scoring.Design) -> tuple[dict[str, Any], Executed, scoring.PerQuery]:
-    """Run one variant on ``split`` (``parent`` or its held-out view); returns its result record, its run
-    and its per-query metric values."""
+@dataclasses.dataclass(frozen=True)
+class Timing:
+    """A row's engine calls timed on a sample of its requests, their rankings, and the resident memory
+    its open index added."""
+
+    seconds: list[float]
+    ranked: dict[str, list[str]]
+    ram_mib: float
+
+
+def latency_positions(count: int, size: int | None, seed: int) -> list[int]:
+    """Which of ``count`` requests are timed: a seeded sample of ``size`` (every one when None or more)."""
+    if size is None or size >= count:
+        return list(range(count))
+    return sorted(np.random.default_rng(seed).choice(count, size, replace=False).tolist())
+
+
+def timed_sample(evaluation: Evaluation, variant: Variant, source: ModelSource, parent: GoldSplit,
+                 split: GoldSplit) -> Timing:
+    """Time the variant's searches (re-ranking included) on ``evaluate.latency_queries`` of its requests on
+    ``split`` (``parent`` or its held-out view); for the stage's own process, with nothing else running."""
+    params = evaluation.params
+    built, _, requests = variant_requests(evaluation, variant, source, parent, split)
+    rerank = reranker(evaluation, variant, source, built)
+    positions = latency_positions(len(requests), params.evaluate.latency_queries, params.seed)
+    timed = dataclasses.replace(split, queries=[split.queries[i] for i in positions])
+    with measure() as resources:
+        index = built.open()
+        try:
+            for request in requests[:50]:  # warm-up: page the index in before timing
+                index.search(request)
+            executed = execute(index, timed, [requests[i] for i in positions], params.evaluate.limit, variant.name,
+                               rerank)
+        finally:
+            index.close()
+    return Timing(executed.seconds, executed.ranked, round(resources.peak_rss_mib - resources.start_rss_mib, 1))
+
+
+def headline(evaluation: Evaluation, split: GoldSplit, design: scoring.Design, ranked: scoring.Rankings,
+             values: scoring.PerQuery) -> dict[str, Any]:
+    """What a row and a baseline candidate both report: scores, the primary's CI, the hub rate."""
+    settings = evaluation.params.evaluate
+    return {"scores": scoring.means(values, design),
+            "primary_ci": design.bootstrap(values[settings.primary], scoring.MACRO, settings.bootstrap,
+                                           evaluation.params.seed),
+            # Over the ranking categories: a filter task's queries ("anime from 2016") share one answer set.
+            "hub_rate_at_10": scoring.hub_rate(ranked, design.ranking_ids(list(split.qrels.keys())))}
+
+
+def scored_variant(evaluation: Evaluation, variant: Variant, source: ModelSource, parent: GoldSplit,
+                   split: GoldSplit, design: scoring.Design,
+                   timing: Timing) -> tuple[dict[str, Any], scoring.PerQuery, scoring.Rankings]:
+    """Run the variant on ``split`` (untimed), check it against the timed sample's lists, and score it:
+    its result record, per-query metric values and rankings."""
     params = evaluation.params
     settings = params.evaluate
     built, model, requests = variant_requests(evaluation, variant, source, parent, split)
     indexed, build = built.dense_names, built.build
-    rerank = reranker(evaluation, variant, source, built)
-    with measure() as resources:
-        index = built.open()
-        for request in requests[:50]:  # warm-up: page the index in before timing
-            index.search(request)
-        executed = execute(index, split, requests, settings.limit, variant.name, rerank)
-    ranked = executed.ranked
-    # Outside the measurement: the exact reference scans the originals, which a deployment does not.
     approximate = not variant.search.exact
-    search_key = f"{variant.search.model_dump_json(exclude=set(Tuning.model_fields))}:{','.join(indexed)}"
-    # Fidelity is the engine's: the lists before any re-ranking, against the same request done exactly.
-    fidelities = (fidelity(index, split, requests, executed.engine_ranked, settings.limit, evaluation, model,
-                           search_key)
-                  if approximate else {})
-    index.close()
-    query_ids = [q.id for q in split.queries]
+    rerank = reranker(evaluation, variant, source, built)  # before opening: hub shares open the same index
+    index = built.open()
+    try:
+        executed = execute(index, split, requests, settings.limit, variant.name, rerank)
+        # Fidelity is the engine's: the lists before any re-ranking, against the same request done exactly.
+        search_key = f"{variant.search.model_dump_json(exclude=set(Tuning.model_fields))}:{','.join(indexed)}"
+        fidelities = (fidelity(index, split, requests, executed.engine_ranked, settings.limit, evaluation, model,
+                               search_key) if approximate else {})
+    finally:
+        index.close()
+    ranked = executed.ranked
+    differing = [query for query, timed in timing.ranked.items() if ranked[query] != timed]
+    if differing:
+        raise LabError(f"{variant.name}: the timed and the full run returned different lists for "
+                       f"{len(differing)} of {len(timing.ranked)} queries (first: {differing[0]}): search is not "
+                       "repeatable on this index")
     values = scoring.per_query(split.qrels, executed.run, settings.metrics)
-    scores = scoring.means(values, design)
     searched = sorted({q.using for r in requests for q in r.queries if not isinstance(q.vector, SparseQuery)})
     bias_groups = [scoring.MACRO, *sorted(set(design.categories.tolist()))]
     judged = split.judged
@@ -253,26 +321,43 @@ def evaluate_variant(evaluation: Evaluation, variant: Variant, source: ModelSour
         "description": variant.description,
         "model": model.name,
         "settings": variant.model_dump(mode="json", by_alias=True),
-        "scores": scores,
-        "primary_ci": design.bootstrap(values[settings.primary], scoring.MACRO, settings.bootstrap, params.seed),
-        # Over the ranking categories: a filter task's queries ("anime from 2016") share one answer set.
-        "hub_rate_at_10": scoring.hub_rate(ranked, design.ranking_ids(list(split.qrels.keys()))),
+        **headline(evaluation, split, design, ranked, values),
         "hard_negative_intrusion_at_10": scoring.intrusion_rate(ranked, split.hard_negatives),
         "fidelity": fidelities,
         "recall_vs_exact_at_10": fidelities["fused"]["@10"] if approximate else 1.0,
-        "latency": latency_summary(executed.seconds),
+        "latency": latency_summary(timing.seconds),
+        "latency_queries": len(timing.seconds),
         "build_seconds": round(build.seconds, 2),
         "disk_mib": round(build.disk_bytes / 2**20, 1),
-        "ram_mib": round(resources.peak_rss_mib - resources.start_rss_mib, 1),
+        "ram_mib": timing.ram_mib,
         "indexed_vectors": indexed,
         # Each searched dense list's corpus coverage (an extra set's vector: that of its base vector).
         "vector_coverage": {name: model.coverage.get(base_vector(name)) for name in searched},
         "bias": {name: scoring.result_bias(ranked, judged, values_by_anime, design, bias_groups, settings.bootstrap,
                                            params.seed)
                  for name, values_by_anime in evaluation.attributes.items()},
-        "queries": len(query_ids),
+        "queries": len(split.queries),
     }
-    return record, executed, values
+    return record, values, ranked
+
+
+def build_index_of(evaluation: Evaluation, variant: Variant, source: ModelSource, parent: GoldSplit) -> None:
+    variant_index(evaluation.params, variant, evaluation.model(source, parent), evaluation.entries,
+                  evaluation.cache_dir, evaluation.sparse_dir)
+
+
+def prepare_rows(evaluation: Evaluation, rows: list[tuple[Variant, ModelSource, GoldSplit]], workers: int) -> None:
+    """Encode the rows' queries here (their split's, and the query bank's for a hub penalty), so that workers
+    receive them; then build every missing index, one task per index, over ``workers`` processes."""
+    missing = {}
+    for variant, source, parent in rows:
+        model = evaluation.model(source, parent)
+        if variant.search.hub_penalty and evaluation.bank is not None:
+            evaluation.model(source, evaluation.bank)
+        *_, directory = index_directory(evaluation.params, variant, model, evaluation.cache_dir, evaluation.sparse_dir)
+        if not (directory / "build.json").is_file():
+            missing.setdefault(directory, (variant, source, parent))
+    map_in_workers(evaluation, build_index_of, list(missing.values()), workers)
 
 
 def check_variants(params: Params, experiments: Experiments) -> dict[str, ModelSource | str]:
@@ -293,16 +378,26 @@ def choose_baseline(evaluation: Evaluation, experiments: Experiments, sources: d
     """The candidate with the best primary score on the tuning split (the first listed on a tie)."""
     design = scoring.Design.of_split(tuning, evaluation.params.evaluate)
     primary = evaluation.params.evaluate.primary
-    table = {}
-    for candidate in tqdm(experiments.candidates, desc=f"baseline candidates ({experiments.choose_on})", unit="variant"):
+    for candidate in experiments.candidates:
         if isinstance(sources[candidate.name], str):
             raise LabError(f"baseline candidate {candidate.name} cannot run: {sources[candidate.name]}")
-        record, _, _ = evaluate_variant(evaluation, candidate, sources[candidate.name], tuning, tuning, design)
-        table[candidate.name] = {"description": candidate.description, "scores": record["scores"],
-                                 "primary_ci": record["primary_ci"], "hub_rate_at_10": record["hub_rate_at_10"]}
+    rows = [(candidate, sources[candidate.name], tuning, tuning, design) for candidate in experiments.candidates]
+    workers = evaluation.params.evaluate.workers
+    prepare_rows(evaluation, [row[:3] for row in rows], workers)
+    log.info("baseline candidates: %d on %s", len(rows), experiments.choose_on)
+    table = dict(zip([candidate.name for candidate in experiments.candidates],
+                     map_in_workers(evaluation, candidate_summary, rows, workers), strict=True))
     best = max(experiments.candidates, key=lambda c: table[c.name]["scores"][scoring.MACRO][primary])
     return best, {"split": experiments.choose_on, "queries": len(tuning.queries), "chosen": best.name,
                   "candidates": table}
+
+
+def candidate_summary(evaluation: Evaluation, candidate: Variant, source: ModelSource, parent: GoldSplit,
+                      split: GoldSplit, design: scoring.Design) -> dict[str, Any]:
+    """A baseline candidate's scores on the tuning split (untimed: the choice reads quality only)."""
+    executed = run_variant(evaluation, candidate, source, parent, split)
+    values = scoring.per_query(split.qrels, executed.run, evaluation.params.evaluate.metrics)
+    return {"description": candidate.description} | headline(evaluation, split, design, executed.ranked, values)
 
 
 def evaluate_all(params: Params, experiments: Experiments, split: GoldSplit, entries: list[AnimeEntry],
@@ -327,16 +422,20 @@ def evaluate_all(params: Params, experiments: Experiments, split: GoldSplit, ent
     skipped = {}
     views = {False: split, True: split.held_out(settings.split)}
     designs = {holdout: scoring.Design.of_split(view, settings) for holdout, view in views.items()}
-    for variant in tqdm(experiments.all(), desc="variants", unit="variant"):
-        source = sources[variant.name]
-        if isinstance(source, str):
-            skipped[variant.name] = source
-            continue
-        view = views[variant.holdout]
-        record, executed, values[variant.name] = evaluate_variant(evaluation, variant, source, split, view,
-                                                             designs[variant.holdout])
+    rows = []
+    for variant in experiments.all():
+        if isinstance(sources[variant.name], str):
+            skipped[variant.name] = sources[variant.name]
+        else:
+            rows.append((variant, sources[variant.name], split, views[variant.holdout], designs[variant.holdout]))
+    prepare_rows(evaluation, [row[:3] for row in rows], settings.workers)
+    # Timed here, one row after another, with no worker alive; then run in full and scored over the workers.
+    timings = [timed_sample(evaluation, *row[:4]) for row in tqdm(rows, desc="timed samples", unit="variant")]
+    scored = map_in_workers(evaluation, scored_variant,
+                            [(*row, timing) for row, timing in zip(rows, timings, strict=True)], settings.workers)
+    for (variant, _, _, view, _), (record, values[variant.name], ranked) in zip(rows, scored, strict=True):
         records[variant.name] = record | {"holdout": variant.holdout}
-        write_trec_run(out_dir / "runs" / f"{variant.name}.trec", executed.ranked, variant.name)
+        write_trec_run(out_dir / "runs" / f"{variant.name}.trec", ranked, variant.name)
         write_per_query_csv(out_dir / "per_query" / f"{variant.name}.csv", list(view.qrels.keys()),
                             values[variant.name], view.categories)
         log.info("%s: %s", variant.name, record["scores"][scoring.MACRO])

@@ -9,12 +9,12 @@ row's verdict (better / worse / no significant difference) is compared with the 
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy.stats import kendalltau
-from tqdm import tqdm
 
 from animelab.corpus.schema import AnimeEntry
 from animelab.dataquality.sampling import stratified_sample
@@ -22,9 +22,12 @@ from animelab.evaluation import scoring
 from animelab.evaluation.experiments import Experiments, Variant
 from animelab.evaluation.models import model_source
 from animelab.evaluation.report import mark
-from animelab.evaluation.runner import Evaluation, check_variants, score_variant
+from animelab.evaluation.runner import Evaluation, prepare_rows, check_variants, score_variant
+from animelab.evaluation.workers import map_in_workers
 from animelab.gold.splits import GoldSplit
 from animelab.params import Params
+
+log = logging.getLogger(__name__)
 
 
 def as_evaluated(experiments: Experiments, results: dict[str, Any]) -> Experiments:
@@ -96,12 +99,15 @@ def evaluate_samples(params: Params, experiments: Experiments, results: dict[str
     names = [row.name for row in rows]
     full = verdicts(results, names, primary)
     evaluation = Evaluation(params, entries, embeddings_dir, cache_dir, sparse_dir, bank, routes)
-    samples = []
-    for fraction, offset in tqdm([(f, o) for f in sampling.fractions for o in range(sampling.seeds)],
-                                 desc="corpus samples", unit="sample"):
-        anime = stratified_sample(entries, fraction, params.data_quality.strata, params.seed + offset)
-        samples.append({"fraction": fraction, "seed": params.seed + offset}
-                       | score_sample(evaluation, baseline, rows, sources, split, anime, full, results))
+    workers = params.evaluate.workers
+    prepare_rows(evaluation, [(row, sources[row.name], split) for row in [baseline, *rows]], workers)
+    draws = [(fraction, params.seed + offset) for fraction in sampling.fractions for offset in range(sampling.seeds)]
+    tasks = [(baseline, rows, sources, split, stratified_sample(entries, fraction, params.data_quality.strata, seed),
+              full, results) for fraction, seed in draws]
+    log.info("corpus samples: %d over %d worker(s)", len(tasks), workers)
+    samples = [{"fraction": fraction, "seed": seed} | scored
+               for (fraction, seed), scored in zip(draws, map_in_workers(evaluation, score_sample, tasks, workers),
+                                                   strict=True)]
     scored = [s for s in samples if "skipped" not in s]
     by_fraction = {str(f): {"samples": len([s for s in scored if s["fraction"] == f])}
                    | {key: float(np.nanmean([s[key] for s in scored if s["fraction"] == f] or [np.nan]))

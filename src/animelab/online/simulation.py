@@ -16,12 +16,15 @@ least 1/2, computed exactly: the median over infinitely many seeded streams, wit
 from __future__ import annotations
 
 import itertools
+import logging
+import multiprocessing
 import zlib
-from typing import Any
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any, TypeVar
 
 import numpy as np
 from scipy import stats
-from tqdm import tqdm
 
 from animelab.evaluation import scoring
 from animelab.online.clicks import CLICK_MODELS, ClickModel, click_model, err
@@ -29,6 +32,17 @@ from animelab.online.interleaving import Interleaver, interleavers, outcome, tea
 from animelab.params import OnlineParams
 
 MAX_GRADE = 2
+Result = TypeVar("Result")
+log = logging.getLogger(__name__)
+
+
+def in_processes(function: Callable[..., Result], tasks: Sequence[tuple[Any, ...]], workers: int) -> list[Result]:
+    """``[function(*task) for task in tasks]`` over ``workers`` spawned processes (here when one is enough):
+    every task draws from its own seeded stream, so the results do not depend on the split."""
+    if workers <= 1 or len(tasks) <= 1:
+        return [function(*task) for task in tasks]
+    with ProcessPoolExecutor(min(workers, len(tasks)), mp_context=multiprocessing.get_context("spawn")) as pool:
+        return list(pool.map(function, *zip(*tasks, strict=True)))
 
 
 def rng_for(seed: int, *names: str) -> np.random.Generator:
@@ -181,37 +195,46 @@ def pair_test(chances: np.ndarray, weights: np.ndarray, design: scoring.Design) 
             "wins_b": float(wins), "ties": float(ties), "wins_a": float(losses)}
 
 
+def pair_chances(params: OnlineParams, method: str, a: str, b: str, pages_a: list[list[str]],
+                 pages_b: list[list[str]], qrels: list[dict[str, int]], design: scoring.Design,
+                 seed: int) -> dict[str, np.ndarray]:
+    """Per user, each query's (b wins, tie, a wins) chances of one impression of rows ``a`` and ``b``
+    interleaved by ``method``: exact for team draft, simulated otherwise."""
+    settings = params.interleaving
+    models = {user: click_model(settings.click_model, behaviour, params.pbm_eta)
+              for user, behaviour in params.users.items()}
+    if method == "team_draft":  # the drafts of a query are enumerated once for every user
+        by_user = {user: np.zeros((len(qrels), 3)) for user in models}
+        for q in np.flatnonzero(np.isin(design.categories, design.ranking)):
+            exact = team_draft_chances(pages_a[q], pages_b[q], qrels[q], list(models.values()), params.page_size)
+            for user, row in zip(models, exact, strict=True):
+                by_user[user][q] = row
+        return by_user
+    interleave = interleavers(settings.tau)[method]
+    return {user: sampled_chances(pages_a, pages_b, qrels, group_members(design), interleave, model,
+                                  params.page_size, settings.impressions_per_group, rng_for(seed, method, user, a, b))
+            for user, model in models.items()}
+
+
 def compare_pairs(params: OnlineParams, results: dict[str, Any], pages: dict[str, list[list[str]]],
-                  qrels: list[dict[str, int]], design: scoring.Design, seed: int, correction: str) -> dict[str, Any]:
+                  qrels: list[dict[str, int]], design: scoring.Design, seed: int, correction: str,
+                  workers: int = 1) -> dict[str, Any]:
     """Every compared pair under every interleaving method and user: the per-query outcome chances, the
     verdict over query groups, the agreement with the offline verdicts and the impressions to significance."""
     settings = params.interleaving
     pairs = compared_pairs(results["variants"], results["baseline"], results["primary"], settings.top)
-    groups = group_members(design)
     weights = impression_weights(design)
-    ranking = np.flatnonzero(np.isin(design.categories, design.ranking))
-    methods = {name: interleave for name, interleave in interleavers(settings.tau).items() if name in settings.methods}
-    models = {user: click_model(settings.click_model, behaviour, params.pbm_eta)
-              for user, behaviour in params.users.items()}
-    families: dict[tuple[str, str], list[dict[str, Any]]] = {(m, u): [] for m in methods for u in models}
-    for method, interleave in methods.items():
-        for a, b in tqdm(pairs, desc=f"interleaved pairs ({method})", unit="pair"):
-            by_user = {user: np.zeros((len(qrels), 3)) for user in models}
-            if method == "team_draft":  # the drafts of a query are enumerated once for every user
-                for q in ranking:
-                    exact = team_draft_chances(pages[a][q], pages[b][q], qrels[q], list(models.values()),
-                                               params.page_size)
-                    for user, row in zip(models, exact, strict=True):
-                        by_user[user][q] = row
-            else:
-                by_user = {user: sampled_chances(pages[a], pages[b], qrels, groups, interleave, model,
-                                                 params.page_size, settings.impressions_per_group,
-                                                 rng_for(seed, method, user, a, b))
-                           for user, model in models.items()}
-            for user, chances in by_user.items():
-                families[method, user].append({"a": a, "b": b, "method": method, "user": user}
-                                              | pair_test(chances, weights, design)
-                                              | {"offline": offline_verdict(results, a, b)})
+    methods = [name for name in interleavers(settings.tau) if name in settings.methods]
+    families: dict[tuple[str, str], list[dict[str, Any]]] = {(m, u): [] for m in methods for u in params.users}
+    compared = [(method, a, b) for method in methods for a, b in pairs]
+    log.info("interleaving: %d pairs x %d methods over %d worker(s)", len(pairs), len(methods), workers)
+    chances_by_pair = in_processes(pair_chances, [(params, method, a, b, pages[a], pages[b], qrels, design, seed)
+                                                  for method, a, b in compared], workers)
+    for (method, a, b), by_user in zip(compared, chances_by_pair, strict=True):
+        for user, chances in by_user.items():
+            families[method, user].append({"a": a, "b": b, "method": method, "user": user}
+                                          | pair_test(chances, weights, design)
+                                          | {"offline": offline_verdict(results, a, b)})
     comparisons: list[dict[str, Any]] = []
     for (method, _), family in families.items():
         scoring.adjust(family, params.alpha, correction)
@@ -242,27 +265,32 @@ def agreement(comparisons: list[dict[str, Any]], methods: list[str], users: dict
     return rows
 
 
+def row_scores(params: OnlineParams, row_pages: list[list[str]], qrels: list[dict[str, int]],
+               design: scoring.Design) -> dict[str, Any]:
+    """{click model: {user: {metric: macro mean}}, "err@page": macro mean} of one row's pages."""
+    scores: dict[str, Any] = {"err@page": design.score(err_at_page(row_pages, qrels), scoring.MACRO)}
+    for kind in CLICK_MODELS:
+        scores[kind] = {user: {metric: design.score(values, scoring.MACRO) for metric, values in
+                               online_metrics(row_pages, qrels, click_model(kind, behaviour, params.pbm_eta)).items()}
+                        for user, behaviour in params.users.items()}
+    return scores
+
+
 def row_metrics(params: OnlineParams, pages: dict[str, list[list[str]]], qrels: list[dict[str, int]],
-                design: scoring.Design) -> dict[str, Any]:
-    """{row: {click model: {user: {metric: macro mean}}, "err@page": macro mean}}."""
-    rows = {}
-    for name, row_pages in pages.items():
-        scores: dict[str, Any] = {"err@page": design.score(err_at_page(row_pages, qrels), scoring.MACRO)}
-        for kind in CLICK_MODELS:
-            scores[kind] = {user: {metric: design.score(values, scoring.MACRO) for metric, values in
-                                   online_metrics(row_pages, qrels, click_model(kind, behaviour, params.pbm_eta)).items()}
-                            for user, behaviour in params.users.items()}
-        rows[name] = scores
-    return rows
+                design: scoring.Design, workers: int = 1) -> dict[str, Any]:
+    """{row: its ``row_scores``}."""
+    return dict(zip(pages, in_processes(row_scores, [(params, row_pages, qrels, design) for row_pages in pages.values()],
+                                        workers), strict=True))
 
 
 def evaluate_online(params: OnlineParams, results: dict[str, Any], rankings: dict[str, scoring.Rankings],
-                    qrels: dict[str, dict[str, int]], design: scoring.Design, seed: int) -> dict[str, Any]:
+                    qrels: dict[str, dict[str, int]], design: scoring.Design, seed: int,
+                    workers: int = 1) -> dict[str, Any]:
     """The deployable rows' pages (``rankings``: the evaluate stage's runs, ``qrels`` in the design's
-    query order), their expected online metrics and the interleaved comparisons."""
+    query order), their expected online metrics and the interleaved comparisons, over ``workers`` processes."""
     query_ids = list(qrels)
     judged = [qrels[q] for q in query_ids]
     pages = {name: scoring.top_ids(ranked, query_ids, params.page_size) for name, ranked in rankings.items()}
     return {"split": results["split"], "ranking_categories": results["ranking_categories"],
-            "correction": results["correction"], "rows": row_metrics(params, pages, judged, design)} \
-        | compare_pairs(params, results, pages, judged, design, seed, results["correction"])
+            "correction": results["correction"], "rows": row_metrics(params, pages, judged, design, workers)} \
+        | compare_pairs(params, results, pages, judged, design, seed, results["correction"], workers)
