@@ -225,7 +225,8 @@ def rerun_in_one_process(tiny_project: Path, tmp_path: Path, stage: str, outputs
     assert params["evaluate"]["workers"] == 2
     params["evaluate"]["workers"] = 1
     params["tracking"]["uri"] = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    # Key order kept: the users, methods and rows are listed (and compared) in the order params give them.
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     command = yaml.safe_load((tiny_project / "dvc.yaml").read_text())["stages"][stage]["cmd"].split()
     arguments = dict(zip(command[2::2], command[3::2], strict=True))
     arguments |= {option: str(tmp_path / f"{option.lstrip('-')}{Path(arguments[option]).suffix}") for option in outputs}
