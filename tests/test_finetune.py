@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -18,7 +21,7 @@ from animelab.finetune.pairs import (
 )
 from animelab.gold.build import HandWritten, anime_split, build_gold
 from animelab.params import FinetuneParams, GoldParams, LoraParams, SplitParams
-from tests.conftest import minilm_params
+from tests.conftest import REPO, minilm_params
 
 SPLIT = SplitParams(train=0.6, dev=0.1, test=0.3)
 
@@ -147,6 +150,26 @@ def test_adapter_round_trip_gives_identical_embeddings(trained):
     assert text_encoder(minilm_params(adapter=adapter)).name.startswith("sentence-transformers/all-MiniLM-L6-v2+lora:")
 
 
+def test_a_saved_adapter_is_the_same_bytes_whatever_the_hash_seed(tmp_path):
+    """peft holds target_modules as a set: unsorted, the saved config changed with the interpreter's hash seed,
+    and DVC saw a new adapter on every run."""
+    script = ("import sys\n"
+              "from pathlib import Path\n"
+              "from animelab.encoders.registry import text_encoder\n"
+              "from animelab.finetune.lora import AdapterModel\n"
+              "from animelab.params import LoraParams\n"
+              "from tests.conftest import minilm_params\n"
+              "lora = LoraParams(r=2, alpha=4, dropout=0.0, target_modules=['query', 'key', 'value', 'dense'])\n"
+              "AdapterModel(text_encoder(minilm_params()), lora, 0).save(Path(sys.argv[1]))\n")
+    saved = []
+    for seed in ("0", "1", "2"):
+        subprocess.run([sys.executable, "-c", script, str(tmp_path / seed)], check=True, cwd=REPO,
+                       env=os.environ | {"PYTHONHASHSEED": seed})
+        saved.append({file.name: file.read_bytes() for file in sorted((tmp_path / seed).iterdir())})
+    assert saved[0] == saved[1] == saved[2]
+    assert set(json.loads(saved[0]["adapter_config.json"])["target_modules"]) == {"query", "key", "value", "dense"}
+
+
 def test_a_missing_adapter_names_the_param(tmp_path):
     with pytest.raises(ModelPathError, match="text_model.adapter"):
         text_encoder(minilm_params(adapter=tmp_path))
@@ -169,6 +192,27 @@ def test_knn_probe_and_paired_f1_test_on_separable_labels():
     assert better["delta"] > 0.3 and better["p_value"] < 0.01
     same = probe.paired_f1_test(test_truth, good, good, "micro", 200, seed=1)
     assert same["delta"] == 0 and same["p_value"] == 1.0
+
+
+@pytest.mark.parametrize("average", probe.AVERAGES)
+def test_the_permutation_statistic_is_scikit_learns_f1_difference(average):
+    """The permutation test scores resamples from per-label counts: the same F1 as scikit-learn's, on labels
+    no anime has and labels never predicted too, and its p-value is a permutation test's."""
+    rng = np.random.default_rng(5)
+    truth = (rng.random((300, 12)) < 0.2).astype(int)
+    truth[:, 3] = 0
+    base = (rng.random(truth.shape) < 0.15).astype(int)
+    tuned = np.where(rng.random(truth.shape) < 0.4, truth, base)
+    tuned[:, 8] = 0
+    for rows in (base, tuned, truth):
+        counts = [(rows & truth).sum(0), (rows & (1 - truth)).sum(0), ((1 - rows) & truth).sum(0)]
+        assert probe.f1_of_counts(*counts, average) == pytest.approx(probe.f1(truth, rows, average), abs=1e-12)
+    result = probe.paired_f1_test(truth, base, tuned, average, 300, seed=2)
+    assert result["delta"] == pytest.approx(result["tuned"] - result["base"], abs=1e-12)
+    assert result["delta"] > 0.1 and 0 < result["p_value"] < 0.01
+    # Swapping the encoders flips the sign, not the evidence.
+    swapped = probe.paired_f1_test(truth, tuned, base, average, 300, seed=2)
+    assert swapped["delta"] == pytest.approx(-result["delta"]) and swapped["p_value"] == result["p_value"]
 
 
 def test_the_adapter_path_works_for_bge_m3(tiny_bge_m3_dir, tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import shutil
 from dataclasses import replace
 from functools import partial
 
@@ -19,7 +20,7 @@ from animelab.gold.splits import GoldQuery, GoldSplit
 from animelab.index.edge import EdgeIndex
 from animelab.errors import LabError
 from animelab.index.exact import ExactIndex, recall_at_k
-from animelab.payload import point_id
+from animelab.payload import point_id, point_table
 from animelab.index.points import IndexPoint, index_points
 from animelab.index.query import RRF_K, FilterSpec, Hit, SearchRequest, Tuning, VectorQuery, demote_hubs, ranked
 from animelab.index.server import ServerIndex
@@ -392,6 +393,37 @@ def test_server_backend_builds_the_same_collection(small_corpus, small_embedding
         ServerIndex.build(client, "anime", spec, index_points(small_corpus, dense), batch_size=64)
     assert [c.name for c in client.get_collections().collections] == [f"anime-{spec.key()}-3"]
     server_index.close()
+
+
+def test_a_point_table_names_hits_without_reading_payload(small_corpus, small_index, tmp_path):
+    """With point id -> anime id, both backends return the same hits (ids, order, scores) as when each hit's
+    payload is read; a field beyond the anime id is still read, and a point outside the table is an error."""
+    edge_index, spec, _, dense = small_index
+    client = QdrantClient(":memory:")
+    ServerIndex.build(client, "anime", spec, index_points(small_corpus, dense), batch_size=64)
+    table = point_table(entry.id for entry in small_corpus)
+    shutil.copytree(edge_index.path, tmp_path / "shard")  # the engine locks an open shard: search a copy
+    named_edge = EdgeIndex(tmp_path / "shard", table)
+    for plain, named in ((edge_index, named_edge),
+                         (ServerIndex(client, "anime"), ServerIndex(client, "anime", table))):
+        for position in range(0, 40, 4):
+            queries = tuple(VectorQuery(name, dense[name].dense[position].tolist(), limit=30)
+                            for name in ("title_vector", "genre_vector"))
+            for request in (SearchRequest(queries[:1], limit=20, with_payload=("anime_id",)),
+                            SearchRequest(queries, limit=20, with_payload=("anime_id",), tuning=Tuning(exact=True))):
+                read, looked_up = plain.search(request), named.search(request)
+                assert [h.anime_id for h in looked_up] == [h.anime_id for h in read]
+                # qdrant-client's local mode scores in numpy, in an order that depends on the payload asked for.
+                assert np.allclose([h.score for h in looked_up], [h.score for h in read], rtol=1e-6, atol=0)
+                assert all(h.payload == {} for h in looked_up) and all(h.payload for h in read)
+            titled = named.search(SearchRequest(queries[:1], limit=5, with_payload=("anime_id", "title")))
+            assert all(h.payload["title"] for h in titled)
+    named_edge.close()
+    few = dict(list(table.items())[:10])
+    for short in (EdgeIndex(tmp_path / "shard", few), ServerIndex(client, "anime", few)):
+        with pytest.raises(LabError, match="another corpus"):
+            short.search(SearchRequest(queries[:1], limit=50, with_payload=("anime_id",)))
+        short.close()  # the server's closes the shared client
 
 
 def test_quantization_configs_reach_both_backends(small_corpus, small_index, repo_params, tmp_path):

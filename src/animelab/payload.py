@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from animelab.corpus.schema import AnimeEntry
@@ -33,6 +34,11 @@ POINT_NAMESPACE = uuid.UUID("6f1c1f1e-5a7e-4b8e-9a51-0a11ab000000")
 
 def point_id(anime_id: str) -> str:
     return str(uuid.uuid5(POINT_NAMESPACE, anime_id))
+
+
+def point_table(anime_ids: Iterable[str]) -> dict[str, str]:
+    """Point id -> anime id: how a search that reads no payload names its hits."""
+    return {point_id(anime_id): anime_id for anime_id in anime_ids}
 
 
 def payload_for(entry: AnimeEntry) -> dict[str, Any]:

@@ -399,10 +399,10 @@ def summary_markdown(results: dict[str, Any], headline: list[str], route: dict[s
         f"test on query-group means (each group's phrasings averaged, weighted as in the macro average), "
         f"{results['correction']}-corrected over the rows tested against the same reference; = no significant "
         "difference. Metrics with -l2 count grade 2 only. Hub rate: the share of the ranking categories' top-10 "
-        "lists holding the anime found in most of them. Latency: p95 around the engine call, one query at a time, "
-        f"on {latency_queries(variants)} of each row's requests (a seeded sample, the same for rows scored on the "
-        "same queries), timed "
-        "with nothing else running; RAM: RSS growth while the index is open and searched / disk: the index on disk.",
+        "lists holding the anime found in most of them. Latency: p95 around the engine call (point ids, named from a "
+        f"table: no payload read), one query at a time, on {latency_queries(variants)} of each row's requests (a "
+        "seeded sample, the same for rows scored on the same queries), timed with nothing else running; RAM: RSS "
+        "growth while the index is open and searched / disk: the index on disk.",
         "",
         f"**Best deployable configuration: {best}** (macro {primary} {primary_cell(variants[best], primary)}; the "
         "HNSW and quantization rows run the baseline's search on other indexes and are read against exact search "

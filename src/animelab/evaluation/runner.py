@@ -34,6 +34,7 @@ from animelab.index.query import Hit, SearchRequest, SparseQuery, Tuning, Vector
 from animelab.index.spec import CollectionSpec, collection_spec
 from animelab.io import atomic_path, write_csv, write_json
 from animelab.params import IndexParams, Params, TextModelParams
+from animelab.payload import point_table
 from animelab.sparse.registry import encode_queries, load_set, sets_key
 
 log = logging.getLogger(__name__)
@@ -46,8 +47,8 @@ class VariantIndex:
     build: BuildReport
     dense_names: list[str]
 
-    def open(self) -> SearchIndex:
-        return open_index(self.params, self.directory)
+    def open(self, anime_ids: dict[str, str]) -> SearchIndex:
+        return open_index(self.params, self.directory, anime_ids)
 
 
 def index_directory(params: Params, variant: Variant, model: ModelContext, cache_dir: Path,
@@ -112,8 +113,11 @@ class Evaluation:
     hub_shares: dict[tuple[str, str], dict[str, float]] = dataclasses.field(default_factory=dict)
     # What result bias is measured on: each anime's start year and MAL members.
     attributes: dict[str, dict[str, float]] = dataclasses.field(init=False)
+    # Point id -> anime id: searches name their hits without reading payload.
+    anime_ids: dict[str, str] = dataclasses.field(init=False)
 
     def __post_init__(self) -> None:
+        self.anime_ids = point_table(e.id for e in self.entries)
         self.attributes = {
             "year": {e.id: float(e.start_year) for e in self.entries if e.start_year is not None},
             "members": {e.id: float(e.members) for e in self.entries if e.members is not None}}
@@ -196,7 +200,7 @@ def hub_shares(evaluation: Evaluation, variant: Variant, source: ModelSource, bu
     key = (built.directory.name, plain.search.model_dump_json())  # the cache key: a worker's copy has it too
     if key not in evaluation.hub_shares:
         _, _, requests = variant_requests(evaluation, plain, source, evaluation.bank, evaluation.bank)
-        index = built.open()
+        index = built.open(evaluation.anime_ids)
         try:
             found, _, _ = timed_search(index, requests)
         finally:
@@ -220,7 +224,7 @@ def run_variant(evaluation: Evaluation, variant: Variant, source: ModelSource, p
     """Only the variant's run on ``split``: no timing, fidelity or bias."""
     built, _, requests = variant_requests(evaluation, variant, source, parent, split)
     rerank = reranker(evaluation, variant, source, built)
-    index = built.open()
+    index = built.open(evaluation.anime_ids)
     try:
         executed = execute(index, split, requests, evaluation.params.evaluate.limit, variant.name, rerank)
     finally:
@@ -261,7 +265,7 @@ def timed_sample(evaluation: Evaluation, variant: Variant, source: ModelSource, 
     positions = latency_positions(len(requests), params.evaluate.latency_queries, params.seed)
     timed = dataclasses.replace(split, queries=[split.queries[i] for i in positions])
     with measure() as resources:
-        index = built.open()
+        index = built.open(evaluation.anime_ids)
         try:
             for request in requests[:50]:  # warm-up: page the index in before timing
                 index.search(request)
@@ -294,7 +298,7 @@ def scored_variant(evaluation: Evaluation, variant: Variant, source: ModelSource
     indexed, build = built.dense_names, built.build
     approximate = not variant.search.exact
     rerank = reranker(evaluation, variant, source, built)  # before opening: hub shares open the same index
-    index = built.open()
+    index = built.open(evaluation.anime_ids)
     try:
         executed = execute(index, split, requests, settings.limit, variant.name, rerank)
         # Fidelity is the engine's: the lists before any re-ranking, against the same request done exactly.

@@ -9,8 +9,10 @@ dev queries against dev anime. The adapter (peft) is all that is trained and sav
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -24,6 +26,7 @@ from animelab.finetune.pairs import Batch, LeakageGuard, Pair
 from animelab.params import FinetuneParams, LoraParams
 
 MONITOR_BATCHES = 8
+ADAPTER_CONFIG = "adapter_config.json"
 
 
 class AdapterModel:
@@ -71,8 +74,14 @@ class AdapterModel:
     def load_lora_state(self, state: dict[str, torch.Tensor]) -> None:
         set_peft_model_state_dict(self.model, state)
 
-    def save(self, directory) -> None:
+    def save(self, directory: Path) -> None:
         self.model.save_pretrained(str(directory))
+        # peft holds target_modules as a set and writes it in hash order, which changes from run to run: sorted,
+        # the same adapter is the same bytes (and DVC re-runs nothing downstream of an unchanged one).
+        config_file = Path(directory) / ADAPTER_CONFIG
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+        config["target_modules"] = sorted(config["target_modules"])
+        config_file.write_text(json.dumps(config, indent=2, sort_keys=True), encoding="utf-8")  # peft's own layout
 
 
 def info_nce(anchors: torch.Tensor, candidates: torch.Tensor, candidate_keys: list[str], positive_keys: list[str],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 from scipy import sparse
@@ -64,10 +65,11 @@ def indexed_text_model(index_dir: Path) -> str:
     return model
 
 
-def open_index(params: IndexParams, index_dir: Path) -> SearchIndex:
+def open_index(params: IndexParams, index_dir: Path, anime_ids: Mapping[str, str] | None = None) -> SearchIndex:
+    """The built index; ``anime_ids`` (``point_table``) lets it name hits without reading their payload."""
     if params.backend == "edge":
-        return EdgeIndex(Path(index_dir) / SHARD)
+        return EdgeIndex(Path(index_dir) / SHARD, anime_ids)
     # The marker records what the index stage built (for DVC); the params name the collection to open.
     if not (Path(index_dir) / SERVER_MARKER).is_file():
         raise LabError(f"{index_dir}: no {SERVER_MARKER}; run the index stage with index.backend: server")
-    return ServerIndex(connect(params.server), params.server.collection)
+    return ServerIndex(connect(params.server), params.server.collection, anime_ids)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,9 @@ from animelab.errors import LabError
 from animelab.index.backend import BuildReport, CollectionDescription, directory_bytes
 from animelab.payload import point_id
 from animelab.index.points import IndexPoint
-from animelab.index.query import Condition, Hit, SearchRequest, SparseQuery, Tuning, must_clauses, with_whole_ties
+from animelab.index.query import (
+    Condition, Hit, SearchRequest, SparseQuery, Tuning, hit_of, must_clauses, payload_to_read, with_whole_ties,
+)
 from animelab.index.spec import CollectionSpec, DenseVectorSpec
 from animelab.io import atomic_path, batched
 
@@ -90,10 +92,9 @@ def edge_search_params(tuning: Tuning) -> qe.SearchParams:
     return qe.SearchParams(hnsw_ef=tuning.hnsw_ef, exact=tuning.exact, quantization=quantization)
 
 
-def edge_request(request: SearchRequest, limit: int) -> qe.QueryRequest:
+def edge_request(request: SearchRequest, limit: int, payload: list[str] | bool) -> qe.QueryRequest:
     params = edge_search_params(request.tuning)
     conditions = edge_filter(request.filter.conditions()) if request.filter else None
-    payload = sorted({"anime_id", *request.with_payload})
     if not request.fused:
         query = request.queries[0]
         return qe.QueryRequest(limit=limit, query=qe.Query.Nearest(edge_vector(query.vector), using=query.using),
@@ -154,11 +155,13 @@ def restore_config_files(saved: dict[Path, bytes]) -> None:
 
 
 class EdgeIndex:
-    """An open shard. Build with ``EdgeIndex.build``; open an existing one with ``EdgeIndex(path)``.
+    """An open shard. Build with ``EdgeIndex.build``; open an existing one with ``EdgeIndex(path)``, with
+    ``anime_ids`` (point id -> anime id) to search without reading payload when only anime ids are asked for.
     Opening and searching leave the shard's files as they were (``close`` restores the configs)."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, anime_ids: Mapping[str, str] | None = None):
         self.path = Path(path)
+        self.anime_ids = anime_ids
         if not (self.path / CONFIG_FILE).is_file():
             raise LabError(f"{self.path} is not a built Qdrant Edge index (no {CONFIG_FILE}): "
                            "run the stage that builds it (dvc repro index)")
@@ -197,9 +200,11 @@ class EdgeIndex:
         return report
 
     def search(self, request: SearchRequest) -> list[Hit]:
+        payload = payload_to_read(request, self.anime_ids) or False
+
         def fetch(limit: int) -> list[Hit]:
-            return [Hit(p.payload["anime_id"], float(p.score), dict(p.payload))
-                    for p in self.shard.query(edge_request(request, limit))]
+            return [hit_of(p.id, p.score, p.payload, self.anime_ids)
+                    for p in self.shard.query(edge_request(request, limit, payload))]
 
         return with_whole_ties(request, fetch)
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from animelab.errors import LabError
 
 # Qdrant's RRF constant as the design uses it: sum 1 / (k + rank), ranks from 0.
 RRF_K = 60
@@ -140,6 +142,25 @@ class Hit:
     anime_id: str
     score: float
     payload: dict[str, Any]
+
+
+def payload_to_read(request: SearchRequest, anime_ids: Mapping[str, str] | None) -> list[str] | None:
+    """The payload fields the engine reads for each hit: none when ``anime_ids`` (point id -> anime id) names
+    the hits and the request asks for nothing else. Reading payload is most of a small search's cost (here
+    1.1-1.5 of 1.7-1.9 ms for 100 hits of one 384-d vector)."""
+    fields = sorted({"anime_id", *request.with_payload})
+    return None if anime_ids is not None and fields == ["anime_id"] else fields
+
+
+def hit_of(point_id: Any, score: float, payload: dict[str, Any] | None, anime_ids: Mapping[str, str] | None) -> Hit:
+    """A hit from the engine's point: its anime id from the payload read with it, else from ``anime_ids``."""
+    if payload:
+        return Hit(payload["anime_id"], float(score), dict(payload))
+    try:
+        return Hit(anime_ids[str(point_id)], float(score), {})
+    except KeyError:
+        raise LabError(f"point {point_id} is not among the anime the index was opened with: the index was built "
+                       "from another corpus") from None
 
 
 def exact_twin(request: SearchRequest) -> SearchRequest:

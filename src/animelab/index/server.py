@@ -8,7 +8,7 @@ dropped), so searches never see a half-built collection.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from qdrant_client import QdrantClient, models
@@ -18,7 +18,9 @@ from animelab.index.backend import BuildReport, CollectionDescription
 from animelab.index.edge import normalise_quantization
 from animelab.payload import point_id
 from animelab.index.points import IndexPoint
-from animelab.index.query import Condition, Hit, SearchRequest, SparseQuery, Tuning, must_clauses, with_whole_ties
+from animelab.index.query import (
+    Condition, Hit, SearchRequest, SparseQuery, Tuning, hit_of, must_clauses, payload_to_read, with_whole_ties,
+)
 from animelab.index.spec import CollectionSpec, DenseVectorSpec
 from animelab.io import batched
 from animelab.params import ServerParams
@@ -90,9 +92,12 @@ def client_search_params(tuning: Tuning) -> models.SearchParams:
 
 
 class ServerIndex:
-    def __init__(self, client: QdrantClient, collection: str):
+    """A collection (or alias) on a Qdrant server; ``anime_ids`` as for ``EdgeIndex``."""
+
+    def __init__(self, client: QdrantClient, collection: str, anime_ids: Mapping[str, str] | None = None):
         self.client = client
         self.collection = collection
+        self.anime_ids = anime_ids
         if not client.collection_exists(collection):
             raise FileNotFoundError(f"collection or alias {collection!r} does not exist on the server")
 
@@ -150,7 +155,7 @@ class ServerIndex:
     def search(self, request: SearchRequest) -> list[Hit]:
         params = client_search_params(request.tuning)
         conditions = client_filter(request.filter.conditions()) if request.filter else None
-        payload = sorted({"anime_id", *request.with_payload})
+        payload = payload_to_read(request, self.anime_ids) or False
 
         # Built once: a refetch (a tie across the cut) changes only the limit.
         if request.fused:
@@ -170,7 +175,7 @@ class ServerIndex:
                                                     using=only.using, limit=limit, query_filter=conditions,
                                                     search_params=params, with_payload=payload,
                                                     score_threshold=only.score_threshold)
-            return [Hit(p.payload["anime_id"], float(p.score), dict(p.payload)) for p in response.points]
+            return [hit_of(p.id, p.score, p.payload, self.anime_ids) for p in response.points]
 
         return with_whole_ties(request, fetch)
 
