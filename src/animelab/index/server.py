@@ -159,22 +159,20 @@ class ServerIndex:
 
         # Built once: a refetch (a tie across the cut) changes only the limit.
         if request.fused:
-            prefetch = [models.Prefetch(query=client_vector(q.vector), using=q.using, limit=q.limit, params=params,
-                                        filter=conditions, score_threshold=q.score_threshold)
-                        for q in request.queries]
             fusion: Any = (models.RrfQuery(rrf=models.Rrf(k=request.rrf_k, weights=list(request.weights or []) or None))
                            if request.fusion == "rrf" else models.FusionQuery(fusion=models.Fusion.DBSF))
-        only = request.queries[0]
+            search = {"prefetch": [models.Prefetch(query=client_vector(q.vector), using=q.using, limit=q.limit,
+                                                   params=params, filter=conditions, score_threshold=q.score_threshold)
+                                   for q in request.queries],
+                      "query": fusion}
+        else:
+            only = request.queries[0]
+            search = {"query": client_vector(only.vector), "using": only.using, "search_params": params,
+                      "score_threshold": only.score_threshold}
 
         def fetch(limit: int) -> list[Hit]:
-            if request.fused:
-                response = self.client.query_points(self.collection, prefetch=prefetch, query=fusion, limit=limit,
-                                                    query_filter=conditions, with_payload=payload)
-            else:
-                response = self.client.query_points(self.collection, query=client_vector(only.vector),
-                                                    using=only.using, limit=limit, query_filter=conditions,
-                                                    search_params=params, with_payload=payload,
-                                                    score_threshold=only.score_threshold)
+            response = self.client.query_points(self.collection, limit=limit, query_filter=conditions,
+                                                with_payload=payload, **search)
             return [hit_of(p.id, p.score, p.payload, self.anime_ids) for p in response.points]
 
         return with_whole_ties(request, fetch)
