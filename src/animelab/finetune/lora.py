@@ -80,7 +80,8 @@ class AdapterModel:
         # the same adapter is the same bytes (and DVC re-runs nothing downstream of an unchanged one).
         config_file = Path(directory) / ADAPTER_CONFIG
         config = json.loads(config_file.read_text(encoding="utf-8"))
-        config["target_modules"] = sorted(config["target_modules"])
+        if isinstance(config["target_modules"], list):  # a regex string names the modules as written
+            config["target_modules"] = sorted(config["target_modules"])
         config_file.write_text(json.dumps(config, indent=2, sort_keys=True), encoding="utf-8")  # peft's own layout
 
 
