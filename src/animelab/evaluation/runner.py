@@ -172,15 +172,22 @@ def fidelity(index: SearchIndex, split: GoldSplit, requests: list[SearchRequest]
     return result
 
 
+def searched_index(evaluation: Evaluation, variant: Variant, model: ModelContext) -> VariantIndex:
+    """The variant's built index as this process searches it (a worker: its own copy)."""
+    built = variant_index(evaluation.params, variant, model, evaluation.entries, evaluation.cache_dir,
+                          evaluation.sparse_dir)
+    if evaluation.private_indexes is not None:
+        built = dataclasses.replace(built, directory=private_copy(built.directory, evaluation.private_indexes))
+    return built
+
+
 def variant_requests(evaluation: Evaluation, variant: Variant, source: ModelSource, parent: GoldSplit,
                      split: GoldSplit) -> tuple[VariantIndex, ModelContext, list[SearchRequest]]:
     """The variant's index (built or reused), its model, and one search request per query of ``split``
     (``parent`` or a restricted view of it)."""
     params = evaluation.params
     model = evaluation.model(source, parent)
-    built = variant_index(params, variant, model, evaluation.entries, evaluation.cache_dir, evaluation.sparse_dir)
-    if evaluation.private_indexes is not None:
-        built = dataclasses.replace(built, directory=private_copy(built.directory, evaluation.private_indexes))
+    built = searched_index(evaluation, variant, model)
     coverage = Coverage(model.coverage, params.evaluate.min_vector_coverage)
     # Hub demotion re-ranks: it needs candidates below the cut.
     depth = params.evaluate.limit * (2 if variant.search.hub_penalty else 1)
@@ -190,6 +197,18 @@ def variant_requests(evaluation: Evaluation, variant: Variant, source: ModelSour
     return built, model, requests
 
 
+def hub_share_key(variant: Variant, built: VariantIndex) -> tuple[str, str]:
+    """What a row's hub shares depend on: its index (a worker's copy has the same folder name) and its search
+    without the penalty."""
+    return built.directory.name, variant.search.model_copy(update={"hub_penalty": None}).model_dump_json()
+
+
+def hub_shares_of(evaluation: Evaluation, variant: Variant, source: ModelSource, parent: GoldSplit) -> dict[str, float]:
+    """A hub-penalty row's shares, for a worker to compute."""
+    built = searched_index(evaluation, variant, evaluation.model(source, parent))
+    return hub_shares(evaluation, variant, source, built)
+
+
 def hub_shares(evaluation: Evaluation, variant: Variant, source: ModelSource, built: VariantIndex) -> dict[str, float]:
     """Each anime's share of the query bank's top-10 lists under the variant's search without the penalty:
     what a deployment reads off its query log (query texts only, no judgements)."""
@@ -197,7 +216,7 @@ def hub_shares(evaluation: Evaluation, variant: Variant, source: ModelSource, bu
         raise LabError(f"variant {variant.name} has a hub_penalty, which needs the query bank "
                        f"(evaluate.query_bank's split), but none was given")
     plain = variant.model_copy(update={"search": variant.search.model_copy(update={"hub_penalty": None})})
-    key = (built.directory.name, plain.search.model_dump_json())  # the cache key: a worker's copy has it too
+    key = hub_share_key(variant, built)
     if key not in evaluation.hub_shares:
         _, _, requests = variant_requests(evaluation, plain, source, evaluation.bank, evaluation.bank)
         index = built.open(evaluation.anime_ids)
@@ -352,7 +371,8 @@ def build_index_of(evaluation: Evaluation, variant: Variant, source: ModelSource
 
 def prepare_rows(evaluation: Evaluation, rows: list[tuple[Variant, ModelSource, GoldSplit]], workers: int) -> None:
     """Encode the rows' queries here (their split's, and the query bank's for a hub penalty), so that workers
-    receive them; then build every missing index, one task per index, over ``workers`` processes."""
+    receive them; then build every missing index, one task per index, and compute the hub-penalty rows' shares,
+    one task per index and search, over ``workers`` processes (in the timed pass they left a core idle)."""
     missing = {}
     for variant, source, parent in rows:
         model = evaluation.model(source, parent)
@@ -362,6 +382,16 @@ def prepare_rows(evaluation: Evaluation, rows: list[tuple[Variant, ModelSource, 
         if not (directory / "build.json").is_file():
             missing.setdefault(directory, (variant, source, parent))
     map_in_workers(evaluation, build_index_of, list(missing.values()), workers)
+    if evaluation.bank is None:  # a hub-penalty row says so when it runs
+        return
+    penalised = {}
+    for variant, source, parent in rows:
+        if variant.search.hub_penalty:
+            key = hub_share_key(variant, searched_index(evaluation, variant, evaluation.model(source, parent)))
+            if key not in evaluation.hub_shares:
+                penalised.setdefault(key, (variant, source, parent))
+    evaluation.hub_shares |= dict(zip(penalised, map_in_workers(evaluation, hub_shares_of, list(penalised.values()),
+                                                               workers), strict=True))
 
 
 def check_variants(params: Params, experiments: Experiments) -> dict[str, ModelSource | str]:
