@@ -33,12 +33,13 @@ def main(argv: list[str] | None = None) -> None:
 
     params = load_params(args.params)
     gold = read_gold(args.gold)
+    evaluated = gold_split(gold, params.evaluate.split)
     split = gold_split(gold, params.evaluate.split, ("paraphrase",))
     rows = pool_rows(load_experiments(params.evaluate.experiments), json.loads(args.results.read_text()), DEPLOYABLE,
                      known.also)
     evaluation = Evaluation(params, read_corpus(args.corpus), args.embeddings, args.cache, args.sparse,
                             gold_split(gold, params.evaluate.query_bank), json.loads(args.routes.read_text()))
-    pooled = pool(evaluation, rows, split, DEPTH)
+    pooled = pool(evaluation, rows, evaluated, split, DEPTH)
     write_jsonl(args.out, pooled)
     unjudged = sum(item["grade"] is None for item in pooled)
     logging.info("pooled %d anime over %d queries from %s; %d unjudged", len(pooled), len(split.queries),

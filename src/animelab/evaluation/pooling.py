@@ -36,9 +36,12 @@ def pool_rows(experiments: Experiments, results: dict[str, Any], deployable: int
             for row in rows]
 
 
-def pool(evaluation: Evaluation, rows: list[Variant], split: GoldSplit, depth: int) -> list[dict[str, Any]]:
-    """Per query, every anime in some row's top ``depth``: the rows that put it there and its grade so far
-    (None: unjudged, to be read and judged)."""
+def pool(evaluation: Evaluation, rows: list[Variant], evaluated: GoldSplit, split: GoldSplit,
+         depth: int) -> list[dict[str, Any]]:
+    """Per query of ``split``, every anime in some row's top ``depth``: the rows that put it there and its grade
+    so far (None: unjudged, to be read and judged). ``split`` holds queries of ``evaluated``, the split the
+    evaluate run scored: its queries are encoded together as that run encoded them, so each row's top ``depth``
+    is the run's (under bfloat16 a query's vector moves with the batch it is encoded in)."""
     titles = {entry.id: entry.title for entry in evaluation.entries}
     judged = split.judged
     pooled: dict[str, dict[str, list[str]]] = {query.id: {} for query in split.queries}
@@ -46,7 +49,7 @@ def pool(evaluation: Evaluation, rows: list[Variant], split: GoldSplit, depth: i
         source = model_source(evaluation.params, row)
         if isinstance(source, str):
             raise LabError(f"pool row {row.name} cannot run here: {source}")
-        ranked = run_variant(evaluation, row, source, split, split).ranked
+        ranked = run_variant(evaluation, row, source, evaluated, split).ranked
         for query in split.queries:
             for anime in ranked.get(query.id, [])[:depth]:
                 pooled[query.id].setdefault(anime, []).append(row.name)
