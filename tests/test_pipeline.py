@@ -218,12 +218,12 @@ def test_embedding_is_bit_identical_run_to_run(tiny_project, tmp_path, embedding
         assert before.ids == after.ids and np.array_equal(before.dense, after.dense)
 
 
-def rerun_in_one_process(tiny_project: Path, tmp_path: Path, stage: str, outputs: tuple[str, ...]) -> None:
-    """Re-run ``stage``'s script with one process where the tiny project used two workers, a private MLflow,
+def rerun_with_two_workers(tiny_project: Path, tmp_path: Path, stage: str, outputs: tuple[str, ...]) -> None:
+    """Re-run ``stage``'s script with two workers where the tiny project used one process, a private MLflow,
     and each of its ``outputs`` options pointed into ``tmp_path`` (``--metrics`` -> ``metrics.json``)."""
     params = yaml.safe_load((tiny_project / "params.yaml").read_text())
-    assert params["evaluate"]["workers"] == 2
-    params["evaluate"]["workers"] = 1
+    assert params["evaluate"]["workers"] == 1
+    params["evaluate"]["workers"] = 2
     params["tracking"]["uri"] = f"sqlite:///{tmp_path / 'mlflow.db'}"
     # Key order kept: the users, methods and rows are listed (and compared) in the order params give them.
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
@@ -237,9 +237,9 @@ def rerun_in_one_process(tiny_project: Path, tmp_path: Path, stage: str, outputs
 
 def test_evaluation_is_bit_identical_run_to_run(tiny_project, tmp_path):
     """The evaluate stage re-run in a fresh process on the same indexes (fused, DBSF, held-out and approximate
-    rows among them), in one process where the first run used two workers: every run file and per-query score
+    rows among them), with two workers where the first run used one process: every run file and per-query score
     is byte-identical, so are the significance verdicts."""
-    rerun_in_one_process(tiny_project, tmp_path, "evaluate", ("--out", "--metrics", "--timings"))
+    rerun_with_two_workers(tiny_project, tmp_path, "evaluate", ("--out", "--metrics", "--timings"))
     first = tiny_project / "data/evaluate"
     before, after = (json.loads((root / "results.json").read_text()) for root in (first, tmp_path / "out"))
     rows = before["variants"]
@@ -486,10 +486,10 @@ def test_online_stage_simulates_users_and_interleaves_the_deployable_rows(tiny_p
 
 
 def test_online_results_do_not_depend_on_the_number_of_workers(tiny_project, tmp_path):
-    """The online stage re-run in one process gives what the stage's two workers gave, to the last digit."""
-    rerun_in_one_process(tiny_project, tmp_path, "online", ("--report", "--html", "--metrics", "--timings"))
-    two = json.loads((tiny_project / "reports/metrics/online.json").read_text())
-    one = json.loads((tmp_path / "metrics.json").read_text())
+    """The online stage re-run with two workers gives what it gave in one process, to the last digit."""
+    rerun_with_two_workers(tiny_project, tmp_path, "online", ("--report", "--html", "--metrics", "--timings"))
+    one = json.loads((tiny_project / "reports/metrics/online.json").read_text())
+    two = json.loads((tmp_path / "metrics.json").read_text())
     assert one == two and two["comparisons"]
 
 
