@@ -62,7 +62,12 @@ def git_project(tiny_project, tmp_path_factory) -> Path:
     config.write_text(re.sub(r"\s*no_scm = [Tt]rue", "", config.read_text()))
     ignored = ["/.venv", "/mlflow.db", "/dvc_plots/", *(f"/{path}" for path in cached_outs(project / "dvc.yaml"))]
     (project / ".gitignore").write_text("\n".join(ignored) + "\n")
-    for args in (["git", "init", "-q"], ["git", "add", "-A"],
+    assert subprocess.run(["git", "init", "-q"], cwd=project, capture_output=True).returncode == 0
+    # The lock takes the new MLflow URI (it says only where runs are logged): otherwise every queued experiment,
+    # starting from this commit, would re-run each stage that logs (stages with git-tracked metrics never come
+    # back from DVC's run cache).
+    assert run(["dvc", "commit", "-f", "-q"], project).returncode == 0
+    for args in (["git", "add", "-A"],
                  ["git", "-c", "user.name=lab", "-c", "user.email=lab@example.org", "commit", "-qm", "tiny"]):
         assert subprocess.run(args, cwd=project, capture_output=True).returncode == 0
     return project
