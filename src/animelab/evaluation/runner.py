@@ -197,10 +197,15 @@ def variant_requests(evaluation: Evaluation, variant: Variant, source: ModelSour
     return built, model, requests
 
 
-def hub_share_key(variant: Variant, built: VariantIndex) -> tuple[str, str]:
-    """What a row's hub shares depend on: its index (a worker's copy has the same folder name) and its search
-    without the penalty."""
-    return built.directory.name, variant.search.model_copy(update={"hub_penalty": None}).model_dump_json()
+def without_penalty(variant: Variant) -> Variant:
+    """The row with its hub penalty removed: the search its hub shares are read off."""
+    return variant.model_copy(update={"search": variant.search.model_copy(update={"hub_penalty": None})})
+
+
+def hub_share_key(plain: Variant, built: VariantIndex) -> tuple[str, str]:
+    """What hub shares depend on: the index (a worker's copy has the same folder name) and the search without
+    the penalty (``plain``)."""
+    return built.directory.name, plain.search.model_dump_json()
 
 
 def hub_shares_of(evaluation: Evaluation, variant: Variant, source: ModelSource, parent: GoldSplit) -> dict[str, float]:
@@ -215,8 +220,8 @@ def hub_shares(evaluation: Evaluation, variant: Variant, source: ModelSource, bu
     if evaluation.bank is None:
         raise LabError(f"variant {variant.name} has a hub_penalty, which needs the query bank "
                        f"(evaluate.query_bank's split), but none was given")
-    plain = variant.model_copy(update={"search": variant.search.model_copy(update={"hub_penalty": None})})
-    key = hub_share_key(variant, built)
+    plain = without_penalty(variant)
+    key = hub_share_key(plain, built)
     if key not in evaluation.hub_shares:
         _, _, requests = variant_requests(evaluation, plain, source, evaluation.bank, evaluation.bank)
         index = built.open(evaluation.anime_ids)
@@ -387,7 +392,8 @@ def prepare_rows(evaluation: Evaluation, rows: list[tuple[Variant, ModelSource, 
     penalised = {}
     for variant, source, parent in rows:
         if variant.search.hub_penalty:
-            key = hub_share_key(variant, searched_index(evaluation, variant, evaluation.model(source, parent)))
+            key = hub_share_key(without_penalty(variant),
+                                searched_index(evaluation, variant, evaluation.model(source, parent)))
             if key not in evaluation.hub_shares:
                 penalised.setdefault(key, (variant, source, parent))
     evaluation.hub_shares |= dict(zip(penalised, map_in_workers(evaluation, hub_shares_of, list(penalised.values()),
