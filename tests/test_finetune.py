@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 from animelab.corpus.readers import FORMATS
 from animelab.encoders.registry import text_encoder
@@ -135,6 +136,19 @@ def test_one_epoch_changes_the_adapter_and_lowers_the_training_loss(trained):
     initial, final = result.history[0]["monitor_loss"], result.history[1]["monitor_loss"]
     assert final < initial
     assert result.best_epoch == 1 and result.batches_checked > 0
+
+
+def test_training_under_bfloat16_autocast_learns_and_keeps_float32_weights(slice_entries, slice_gold):
+    queries, qrels, splits = slice_gold
+    params = finetune_params(bf16_autocast=True)
+    train_entries = [e for e in slice_entries if splits[e.id] == "train" and genre_text(e)]
+    data = TrainingData({e.id: genre_text(e) for e in train_entries}, {e.id: labels(e) for e in train_entries})
+    model = AdapterModel(text_encoder(minilm_params()), params.lora, seed=3)
+    pairs = train_pairs(slice_entries, slice_gold)
+    result = train_adapter(model, lambda epoch: batches(pairs, {}, params.batch_size, np.random.default_rng(epoch)),
+                           data, LeakageGuard(splits, queries), DevSet([], [], [], [], {}), params)
+    assert result.history[1]["monitor_loss"] < result.history[0]["monitor_loss"]
+    assert {tensor.dtype for tensor in model.lora_state().values()} == {torch.float32}
 
 
 def test_adapter_round_trip_gives_identical_embeddings(trained):

@@ -17,7 +17,7 @@ from animelab.evaluation.runs import execute
 from animelab.evaluation.timing import concurrent_latency, in_fresh_process, index_memory
 from animelab.fields import VECTORS_BY_NAME, vector_inputs
 from animelab.gold.splits import GoldQuery, GoldSplit
-from animelab.index.edge import EdgeIndex
+from animelab.index.edge import EdgeIndex, linked_copy
 from animelab.errors import LabError
 from animelab.index.exact import ExactIndex, recall_at_k
 from animelab.payload import point_id, point_table
@@ -424,6 +424,33 @@ def test_a_point_table_names_hits_without_reading_payload(small_corpus, small_in
         with pytest.raises(LabError, match="another corpus"):
             short.search(SearchRequest(queries[:1], limit=50, with_payload=("anime_id",)))
         short.close()  # the server's closes the shared client
+
+
+def file_bytes(directory) -> dict[str, bytes]:
+    return {str(file.relative_to(directory)): file.read_bytes() for file in sorted(directory.rglob("*")) if file.is_file()}
+
+
+def test_a_linked_copy_opens_beside_its_open_original_and_leaves_the_built_bytes_unchanged(small_index, tmp_path):
+    """Evaluation workers search linked copies of one built index at the same time: the copy opens while the
+    original is open (a second open of the same shard is refused), its data files are the original's (hard
+    links, no bytes written), both return the same hits, and searching and closing the copy changes no byte."""
+    index, _, _, dense = small_index
+    built = file_bytes(index.path)
+    with pytest.raises(Exception, match="WAL"):
+        EdgeIndex(index.path)
+    linked_copy(index.path, tmp_path / "copy")
+    copy = EdgeIndex(tmp_path / "copy")
+    for position in range(0, 40, 8):
+        request = SearchRequest((VectorQuery("title_vector", dense["title_vector"].dense[position].tolist(),
+                                             limit=20),), limit=20)
+        assert [(h.anime_id, h.score) for h in copy.search(request)] == [
+            (h.anime_id, h.score) for h in index.search(request)]
+    copy.close()
+    files = [file for file in index.path.rglob("*") if file.is_file()]
+    linked = [file for file in files if (tmp_path / "copy" / file.relative_to(index.path)).samefile(file)]
+    assert linked and all(file.suffix != ".json" for file in linked)
+    assert {file for file in files if file.suffix != ".json"} == set(linked)
+    assert file_bytes(index.path) == built and file_bytes(tmp_path / "copy") == built
 
 
 def test_quantization_configs_reach_both_backends(small_corpus, small_index, repo_params, tmp_path):

@@ -41,6 +41,28 @@ def test_per_dimension_wasserstein_equals_scipy():
     assert result.p_value.min() >= 1 / 20  # +1 smoothed over 19 relabellings
 
 
+def test_relabelled_distances_are_scipys_and_the_same_on_one_thread_or_many():
+    import numba
+
+    a, b = gaussian(40, 5, 2), gaussian(30, 5, 3) + 0.2
+    pooled = np.vstack([a, b])
+    labellings = np.vstack([np.arange(70) < 40, *(np.random.default_rng(4).permutation(np.arange(70) < 40)
+                                                   for _ in range(6))])
+    order = np.argsort(pooled.T, axis=1, kind="stable")
+    gaps = np.diff(np.take_along_axis(pooled.T, order, axis=1), axis=1)
+    many = drift.wasserstein_per_dimension(order, gaps, labellings.astype(np.int64))
+    expected = [[stats.wasserstein_distance(pooled[in_a, d], pooled[~in_a, d]) for d in range(5)]
+                for in_a in labellings]
+    np.testing.assert_allclose(many, expected, rtol=1e-12)
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        one = drift.wasserstein_per_dimension(order, gaps, labellings.astype(np.int64))
+    finally:
+        numba.set_num_threads(threads)
+    assert np.array_equal(one, many)
+
+
 def test_calibration_detects_an_injected_shift_and_rarely_false_alarms():
     params = drift_params()
     result = calibrate(gaussian(400, 32, 0), params, np.random.default_rng(1))

@@ -342,6 +342,14 @@ class FinetuneParams(Section):
     knn_k: int = Field(ge=1, description="neighbours of the synopsis genre-classification probe")
     permutations: int = Field(ge=100, description="resamples of the paired permutation test on F1")
     registry_name: str = Field(description="MLflow registered model name of the adapter")
+    bf16_autocast: bool | Literal["auto"] = Field(
+        default=False, description="training forward passes under CPU bfloat16 autocast (float32 weights, "
+                                   "gradients and optimiser); auto: only where the CPU multiplies bfloat16 natively")
+
+    @property
+    def autocast(self) -> bool:
+        """Whether training runs under CPU bfloat16 autocast (``auto`` resolved on this machine)."""
+        return bool(native_bf16()) if self.bf16_autocast == "auto" else self.bf16_autocast
 
 
 class FinetunedModelParams(Section):

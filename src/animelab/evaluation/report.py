@@ -459,7 +459,8 @@ def finetune_markdown(metrics: dict[str, Any]) -> str:
     probe = metrics["synopsis_genre_knn"]
     lines = ["## Fine-tuned genre model", "",
              f"Adapter `{metrics['model']}`: best epoch {metrics['best_epoch']} of {metrics['epochs_run']} run, "
-             f"{metrics['train_seconds']:.0f} s of training on {metrics['pairs']['query']} query and "
+             f"{metrics['train_seconds']:.0f} s of training ({metrics['train_precision']}) on "
+             f"{metrics['pairs']['query']} query and "
              f"{metrics['pairs']['synopsis']} synopsis pairs from {metrics['anime']['train']} train anime "
              f"({metrics['batches_checked_for_leakage']} batches passed the leakage guard). Dev NDCG@10 (dev queries "
              f"against dev anime): base {metrics['dev_ndcg_at_10']['base']:.4f}, tuned "

@@ -88,6 +88,7 @@ def finetune_genre(params: Params, entries: list[AnimeEntry], queries: list[Gold
         "epochs_run": len(history) - 1,
         "best_epoch": training.best_epoch,
         "train_seconds": round(sum(record["seconds"] for record in history), 1),
+        "train_precision": "bfloat16 autocast" if settings.autocast else "float32",
         "dev_ndcg_at_10": {"base": history[0]["dev_ndcg_at_10"],
                            "tuned": history[training.best_epoch]["dev_ndcg_at_10"]},
         "synopsis_genre_knn": {

@@ -126,10 +126,13 @@ class TrainingData:
 
 
 def batch_loss(model: AdapterModel, batch: Batch, data: TrainingData, params: FinetuneParams) -> torch.Tensor:
-    anchors = model.embed([model.anchor_text(p) for p in batch.pairs], params.max_length)
     positive_keys = [data.genre_texts[p.anime_id] for p in batch.pairs]
     candidate_keys = positive_keys + [data.genre_texts[anime] for anime in batch.negatives]
-    candidates = model.embed(candidate_keys, params.max_length)
+    # The encoder's passes in the training precision; the losses in float32.
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=params.autocast):
+        anchors = model.embed([model.anchor_text(p) for p in batch.pairs], params.max_length)
+        candidates = model.embed(candidate_keys, params.max_length)
+    anchors, candidates = anchors.float(), candidates.float()
     loss = info_nce(anchors, candidates, candidate_keys, positive_keys, params.temperature)
     if params.supcon_weight:
         loss = loss + params.supcon_weight * sup_con(anchors, [data.label_sets[p.anime_id] for p in batch.pairs],

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -27,6 +29,7 @@ PAYLOAD_TYPES = {"keyword": qe.PayloadSchemaType.Keyword, "integer": qe.PayloadS
 COMPRESSION = {4: qe.CompressionRatio.X4, 8: qe.CompressionRatio.X8, 16: qe.CompressionRatio.X16,
                32: qe.CompressionRatio.X32, 64: qe.CompressionRatio.X64}
 CONFIG_FILE = "edge_config.json"
+CONFIG_PATTERN = "*.json"  # every JSON file of a shard: the engine re-serialises them on load
 
 
 def quantization_config(vector: DenseVectorSpec) -> Any:
@@ -143,7 +146,22 @@ def normalise_quantization(config: dict[str, Any] | None) -> dict[str, Any] | No
 
 
 def config_files(path: Path) -> dict[Path, bytes]:
-    return {file: file.read_bytes() for file in sorted(Path(path).rglob("*.json"))}
+    return {file: file.read_bytes() for file in sorted(Path(path).rglob(CONFIG_PATTERN))}
+
+
+def linked_copy(directory: Path, copy: Path) -> None:
+    """A copy of a built index that another process can open while ``directory`` is open: new folders (the
+    engine locks the write-ahead log's folder), the config files copied (the engine rewrites them on load),
+    every other file a hard link: opening and searching leave their bytes unchanged. A full copy wrote about
+    420 MB per corpus index, most of it the zeros of preallocated files."""
+
+    def link_or_copy(source: str, target: str) -> None:
+        if Path(source).match(CONFIG_PATTERN):
+            shutil.copy2(source, target)
+        else:
+            os.link(source, target)
+
+    shutil.copytree(directory, copy, copy_function=link_or_copy)
 
 
 def restore_config_files(saved: dict[Path, bytes]) -> None:

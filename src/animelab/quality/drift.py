@@ -28,6 +28,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
+import numba
 import numpy as np
 from scipy import stats
 from scipy.spatial.distance import pdist, squareform
@@ -50,31 +51,45 @@ class DimensionDrift:
     p_value: np.ndarray  # per dimension: the share of relabellings at least as distant (+1 smoothed)
 
 
-def wasserstein_per_dimension(order: np.ndarray, gaps: np.ndarray, in_a: np.ndarray) -> np.ndarray:
-    """1-D Wasserstein distances of every column at once (scipy's ``wasserstein_distance`` does one per call).
+@numba.njit(cache=True, parallel=True)
+def wasserstein_per_dimension(order: np.ndarray, gaps: np.ndarray, labellings: np.ndarray) -> np.ndarray:
+    """1-D Wasserstein distances of every column at once, for each labelling of the pooled rows (scipy's
+    ``wasserstein_distance`` does one column of one labelling per call). Compiled and spread over the cores:
+    in numpy (a cumulative sum over every column per labelling) it took two thirds of the drift stage.
 
-    ``order`` and ``gaps`` describe the pooled sample sorted per column (argsort, differences of sorted values);
-    ``in_a`` marks the pooled rows of the first sample. The distance integrates |F_a - F_b| over the gaps.
+    ``order`` (dim, n) and ``gaps`` (dim, n - 1) describe the pooled sample sorted per column (argsort,
+    differences of sorted values); ``labellings`` (k, n) marks the rows of the first sample, one labelling per
+    row. The distance integrates |F_a - F_b| over the gaps, where n_a n_b (F_a - F_b) = n below_a - n_a below
+    is an integer: below_a counts the a-values at or below a sorted value, below all values.
     """
-    n_a = int(in_a.sum())
-    n_b = len(in_a) - n_a
-    below_a = np.cumsum(in_a[order], axis=0, dtype=np.int32)[:-1]  # a-values at or below each sorted value
-    below = np.arange(1, len(in_a))[:, None]
-    cdf_difference = below_a * (1.0 / n_a + 1.0 / n_b) - below / n_b  # F_a - F_b = below_a/n_a - (below-below_a)/n_b
-    return np.einsum("ij,ij->j", np.abs(cdf_difference), gaps)
+    count, n = labellings.shape
+    dims = order.shape[0]
+    n_a = labellings[0].sum()
+    scale = 1.0 / (n_a * (n - n_a))
+    distances = np.empty((count, dims))
+    for labelling in numba.prange(count):  # labellings are independent: the same result on any number of threads
+        in_a = labellings[labelling]
+        for dim in range(dims):
+            below_a = 0
+            total = 0.0
+            for position in range(n - 1):
+                below_a += in_a[order[dim, position]]
+                total += abs(n * below_a - n_a * (position + 1)) * gaps[dim, position]
+            distances[labelling, dim] = total * scale
+    return distances
 
 
 def dimension_drift(reference: np.ndarray, current: np.ndarray, permutations: int,
                     rng: np.random.Generator) -> DimensionDrift:
     """Normed Wasserstein distance per dimension, with a permutation p-value per dimension."""
-    pooled = np.vstack([reference, current]).astype(np.float64)
-    order = np.argsort(pooled, axis=0, kind="stable")
-    gaps = np.diff(np.take_along_axis(pooled, order, axis=0), axis=0)
-    in_a = np.arange(len(pooled)) < len(reference)
-    observed = wasserstein_per_dimension(order, gaps, in_a)
-    as_far = np.ones_like(observed)
-    for _ in range(permutations):
-        as_far += wasserstein_per_dimension(order, gaps, rng.permutation(in_a)) >= observed
+    pooled = np.vstack([reference, current]).astype(np.float64).T
+    order = np.argsort(pooled, axis=1, kind="stable")
+    gaps = np.diff(np.take_along_axis(pooled, order, axis=1), axis=1)
+    in_a = np.arange(pooled.shape[1]) < len(reference)
+    labellings = np.vstack([in_a, *(rng.permutation(in_a) for _ in range(permutations))]).astype(np.int64)
+    distances = wasserstein_per_dimension(order, gaps, labellings)
+    observed = distances[0]
+    as_far = 1.0 + (distances[1:] >= observed).sum(axis=0)
     scale = reference.std(axis=0)
     return DimensionDrift(observed / np.where(scale > 0, scale, 1.0), as_far / (permutations + 1))
 

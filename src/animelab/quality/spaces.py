@@ -70,10 +70,12 @@ def compare_spaces(a: np.ndarray, b: np.ndarray, k: int, max_pairs: int, permuta
     distinct = first != second
     first, second = first[distinct][:pairs], second[distinct][:pairs]
     a_similarity = np.einsum("ij,ij->i", a_unit[first], a_unit[second])
+    # Every relabelling reads its pairs' similarities off one Gram matrix of b (gathering the pairs' vectors
+    # each time was nine tenths of the stage's space comparisons).
+    b_gram = b_unit @ b_unit.T
 
     def spearman(order: np.ndarray) -> float:
-        b_similarity = np.einsum("ij,ij->i", b_unit[order[first]], b_unit[order[second]])
-        return float(stats.spearmanr(a_similarity, b_similarity).statistic)
+        return float(stats.spearmanr(a_similarity, b_gram[order[first], order[second]]).statistic)
 
     identity = np.arange(n)
     cka = LinearCka(a_unit, b_unit)
