@@ -138,17 +138,21 @@ def test_one_epoch_changes_the_adapter_and_lowers_the_training_loss(trained):
     assert result.best_epoch == 1 and result.batches_checked > 0
 
 
-def test_training_under_bfloat16_autocast_learns_and_keeps_float32_weights(slice_entries, slice_gold):
+def test_training_under_bfloat16_autocast_learns_repeatably_and_keeps_float32_weights(slice_entries, slice_gold):
     queries, qrels, splits = slice_gold
     params = finetune_params(bf16_autocast=True)
     train_entries = [e for e in slice_entries if splits[e.id] == "train" and genre_text(e)]
     data = TrainingData({e.id: genre_text(e) for e in train_entries}, {e.id: labels(e) for e in train_entries})
-    model = AdapterModel(text_encoder(minilm_params()), params.lora, seed=3)
     pairs = train_pairs(slice_entries, slice_gold)
-    result = train_adapter(model, lambda epoch: batches(pairs, {}, params.batch_size, np.random.default_rng(epoch)),
-                           data, LeakageGuard(splits, queries), DevSet([], [], [], [], {}), params)
-    assert result.history[1]["monitor_loss"] < result.history[0]["monitor_loss"]
-    assert {tensor.dtype for tensor in model.lora_state().values()} == {torch.float32}
+    states = []
+    for _ in range(2):
+        model = AdapterModel(text_encoder(minilm_params()), params.lora, seed=3)
+        result = train_adapter(model, lambda epoch: batches(pairs, {}, params.batch_size, np.random.default_rng(epoch)),
+                               data, LeakageGuard(splits, queries), DevSet([], [], [], [], {}), params)
+        assert result.history[1]["monitor_loss"] < result.history[0]["monitor_loss"]
+        states.append(model.lora_state())
+    assert {tensor.dtype for tensor in states[0].values()} == {torch.float32}
+    assert all(torch.equal(states[0][name], states[1][name]) for name in states[0])
 
 
 def test_adapter_round_trip_gives_identical_embeddings(trained):

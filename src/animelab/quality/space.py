@@ -39,8 +39,8 @@ class Projection:
 
 def project(vectors: np.ndarray, params: SpaceParams, seed: int) -> np.ndarray:
     """(n, 2) UMAP coordinates of the cosine geometry; a fixed random_state makes umap-learn deterministic (and
-    single-threaded). Below umap-learn's exact-neighbour size the distances are given precomputed: it computes
-    them pair by pair through a compiled metric, 2.7 times slower than one matrix product."""
+    single-threaded). Below umap-learn's exact-neighbour size the distances are given precomputed: computed
+    pair by pair through umap-learn's compiled metric, the fit took 2.7 times as long (4,000 points: 18 s, 7 s)."""
     import umap
 
     small = len(vectors) < UMAP_EXACT_BELOW
