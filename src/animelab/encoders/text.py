@@ -250,9 +250,13 @@ def native_bf16() -> list[str]:
     return [flag for flag in ("amx_bf16", "avx512_bf16") if flag in flags]
 
 
-def inference_precision(params: TextModelParams):
-    """The context a torch text model runs inference in: CPU bfloat16 autocast when ``params.autocast``
-    (matrix products in bfloat16, norms and pooling in float32), else plain float32."""
+def bf16_autocast(enabled: bool):
+    """CPU bfloat16 autocast (matrix products in bfloat16, norms and pooling in float32), or plain float32."""
     import torch
 
-    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=params.autocast)
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=enabled)
+
+
+def inference_precision(params: TextModelParams):
+    """The context a torch text model runs inference in (``params.autocast`` resolved on this machine)."""
+    return bf16_autocast(params.autocast)

@@ -21,7 +21,7 @@ from peft import LoraConfig, get_peft_model, get_peft_model_state_dict, set_peft
 from ranx import Qrels, Run, evaluate
 from tqdm import tqdm
 
-from animelab.encoders.text import FlagTextEncoder, inference_precision
+from animelab.encoders.text import FlagTextEncoder, bf16_autocast, inference_precision
 from animelab.finetune.pairs import Batch, LeakageGuard, Pair
 from animelab.params import FinetuneParams, LoraParams
 
@@ -129,7 +129,7 @@ def batch_loss(model: AdapterModel, batch: Batch, data: TrainingData, params: Fi
     positive_keys = [data.genre_texts[p.anime_id] for p in batch.pairs]
     candidate_keys = positive_keys + [data.genre_texts[anime] for anime in batch.negatives]
     # The encoder's passes in the training precision; the losses in float32.
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=params.autocast):
+    with bf16_autocast(params.autocast):
         anchors = model.embed([model.anchor_text(p) for p in batch.pairs], params.max_length)
         candidates = model.embed(candidate_keys, params.max_length)
     anchors, candidates = anchors.float(), candidates.float()
