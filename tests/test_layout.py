@@ -14,7 +14,7 @@ from tests.conftest import REPO
 PACKAGE = REPO / "src" / "animelab"
 # Lowest first: a module may import its own layer's rooms and lower ones, never a higher one.
 LAYERS = [
-    {"errors", "io", "stages"},
+    {"errors", "io", "stages", "processes"},
     {"corpus"},
     {"fields", "payload"},
     {"encoders"},

@@ -1,12 +1,18 @@
-"""What evaluation workers receive (ranx qrels and runs cross a process boundary unchanged) and what the stage
-times alone (one seeded sample of requests per row)."""
+"""What evaluation workers receive (ranx qrels and runs cross a process boundary unchanged), that their cost
+counts in the stage's, and what the stage times alone (one seeded sample of requests per row)."""
 
+import os
 import pickle
+import resource
+import time
 
 import numpy as np
 from ranx import Qrels, Run, evaluate
 
 import animelab.evaluation.workers  # noqa: F401  (registers the picklers)
+from animelab.gold.splits import plain_qrels
+from animelab.online.simulation import in_processes
+from animelab.processes import stop_worker_server
 
 
 def test_qrels_and_runs_pickle_with_their_order_values_and_names():
@@ -30,3 +36,30 @@ def test_latency_is_timed_on_one_seeded_sample_of_requests_for_every_row():
     assert len(sample) == 300 and 0 <= sample[0] and sample[-1] < 1000
     assert latency_positions(1000, 300, seed=8) != sample
     assert latency_positions(120, 300, seed=7) == latency_positions(120, None, seed=7) == list(range(120))
+
+
+def busy_pid(seconds: float) -> int:
+    """Spin on the CPU for ``seconds`` of this process's CPU time; its pid."""
+    start = time.process_time()
+    while time.process_time() - start < seconds:
+        pass
+    return os.getpid()
+
+
+def test_workers_cpu_counts_in_the_stage_once_their_server_is_stopped():
+    """Workers are forked from a fork server, not from the stage: stopping it (``run_stage`` does, before it
+    writes the stage's cost) adds their CPU time to the stage's children."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    pids = in_processes(busy_pid, [(1.0,), (1.0,)], workers=2)
+    assert os.getpid() not in pids
+    stop_worker_server()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    assert (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime) >= 2.0
+
+
+def test_a_received_split_reads_its_qrels_from_what_was_sent():
+    """A worker gets the sender's plain qrels with the Qrels it builds: nothing is read back out of numba."""
+    qrels = Qrels({"q2": {"b": 2, "a": 1}, "q1": {"c": 1}})
+    received = pickle.loads(pickle.dumps(qrels))
+    assert plain_qrels(received) == plain_qrels(qrels) == qrels.to_dict()
+    assert pickle.loads(pickle.dumps(qrels)) is received  # built once per receiving process

@@ -26,6 +26,7 @@ from animelab.evaluation.runner import Evaluation, prepare_rows, check_variants,
 from animelab.evaluation.workers import map_in_workers
 from animelab.gold.splits import GoldSplit
 from animelab.params import Params
+from animelab.processes import start_worker_server
 
 log = logging.getLogger(__name__)
 
@@ -52,19 +53,20 @@ def verdicts(results: dict[str, Any], names: list[str], primary: str) -> dict[st
     return {name: mark(results["variants"][name]["vs_baseline"][scoring.MACRO][primary]) for name in names}
 
 
-def score_sample(evaluation: Evaluation, baseline: Variant, rows: list[Variant], sources: dict[str, Any],
-                 split: GoldSplit, anime: list[str], full: dict[str, str], results: dict[str, Any]) -> dict[str, Any]:
-    """The baseline and ``rows`` on the sample's view of ``split``: scores, verdicts, and their agreement with
-    the full run (``full`` verdicts, ``results`` scores)."""
-    params = evaluation.params
-    settings, primary = params.evaluate, params.evaluate.primary
+def sample_view(split: GoldSplit, anime: list[str], query_understanding: list[str]) -> tuple[GoldSplit, str | None]:
+    """The sample's view of ``split``, and why it cannot be scored (None when it can)."""
     view = split.restricted(frozenset(anime))
-    summary: dict[str, Any] = {"anime": len(anime), "queries": len(view.queries)}
-    if not {q.category for q in view.queries} - set(settings.query_understanding):
-        return summary | {"skipped": "no query of a ranking category keeps a relevant anime in the sample"}
-    design = scoring.Design.of_split(view, params.evaluate)
-    values = {variant.name: score_variant(evaluation, variant, sources[variant.name], split, view, [primary])
-              for variant in [baseline, *rows]}
+    if not {q.category for q in view.queries} - set(query_understanding):
+        return view, "no query of a ranking category keeps a relevant anime in the sample"
+    return view, None
+
+
+def sample_summary(params: Params, baseline: Variant, rows: list[Variant], view: GoldSplit,
+                   values: dict[str, scoring.PerQuery], full: dict[str, str], results: dict[str, Any]) -> dict[str, Any]:
+    """The baseline and ``rows`` scored on the sample's ``view`` (``values``, per row): scores, verdicts, and their
+    agreement with the full run (``full`` verdicts, ``results`` scores)."""
+    settings, primary = params.evaluate, params.evaluate.primary
+    design = scoring.Design.of_split(view, settings)
     scores = {name: design.score(value[primary], scoring.MACRO) for name, value in values.items()}
     names = [row.name for row in rows]
     tests = scoring.significance(values[baseline.name], {name: values[name] for name in names}, design,
@@ -73,7 +75,7 @@ def score_sample(evaluation: Evaluation, baseline: Variant, rows: list[Variant],
     significant = [name for name in names if full[name] != "="]
     tau = kendalltau([results["variants"][name]["scores"][scoring.MACRO][primary] for name in names],
                      [scores[name] for name in names])
-    return summary | {
+    return {
         "baseline": {"score": scores[baseline.name],
                      "ci": design.bootstrap(values[baseline.name][primary], scoring.MACRO, settings.bootstrap,
                                             params.seed)},
@@ -98,16 +100,28 @@ def evaluate_samples(params: Params, experiments: Experiments, results: dict[str
     rows = [row for row in rows if not isinstance(sources[row.name], str)]
     names = [row.name for row in rows]
     full = verdicts(results, names, primary)
-    evaluation = Evaluation(params, entries, embeddings_dir, cache_dir, sparse_dir, bank, routes)
     workers = params.evaluate.workers
-    prepare_rows(evaluation, [(row, sources[row.name], split) for row in [baseline, *rows]], workers)
+    if workers > 1:
+        start_worker_server()
+    evaluation = Evaluation(params, entries, embeddings_dir, cache_dir, sparse_dir, bank, routes)
+    scored_rows = [baseline, *rows]
+    prepare_rows(evaluation, [(row, sources[row.name], split) for row in scored_rows], workers)
     draws = [(fraction, params.seed + offset) for fraction in sampling.fractions for offset in range(sampling.seeds)]
-    tasks = [(baseline, rows, sources, split, stratified_sample(entries, fraction, params.data_quality.strata, seed),
-              full, results) for fraction, seed in draws]
-    log.info("corpus samples: %d over %d worker(s)", len(tasks), workers)
-    samples = [{"fraction": fraction, "seed": seed} | scored
-               for (fraction, seed), scored in zip(draws, map_in_workers(evaluation, score_sample, tasks, workers),
-                                                   strict=True)]
+    views = [sample_view(split, stratified_sample(entries, fraction, params.data_quality.strata, seed),
+                         params.evaluate.query_understanding) for fraction, seed in draws]
+    # One task per sample and row: the samples' sizes differ, rows balance the workers.
+    tasks = [(row, sources[row.name], split, view, [primary]) for view, skipped in views if skipped is None
+             for row in scored_rows]
+    log.info("corpus samples: %d, %d rows scored over %d worker(s)", len(draws), len(tasks), workers)
+    row_values = iter(map_in_workers(evaluation, score_variant, tasks, workers))
+    samples = []
+    for (fraction, seed), (view, skipped) in zip(draws, views, strict=True):
+        summary = {"fraction": fraction, "seed": seed, "anime": len(view.restricted_to), "queries": len(view.queries)}
+        if skipped is not None:
+            samples.append(summary | {"skipped": skipped})
+            continue
+        values = {row.name: next(row_values) for row in scored_rows}
+        samples.append(summary | sample_summary(params, baseline, rows, view, values, full, results))
     scored = [s for s in samples if "skipped" not in s]
     by_fraction = {str(f): {"samples": len([s for s in scored if s["fraction"] == f])}
                    | {key: float(np.nanmean([s[key] for s in scored if s["fraction"] == f] or [np.nan]))

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import multiprocessing
 import zlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -30,6 +29,7 @@ from animelab.evaluation import scoring
 from animelab.online.clicks import CLICK_MODELS, ClickModel, click_model, err
 from animelab.online.interleaving import Interleaver, interleavers, outcome, team_drafts
 from animelab.params import OnlineParams
+from animelab.processes import start_worker_server, worker_context
 
 MAX_GRADE = 2
 Result = TypeVar("Result")
@@ -37,11 +37,11 @@ log = logging.getLogger(__name__)
 
 
 def in_processes(function: Callable[..., Result], tasks: Sequence[tuple[Any, ...]], workers: int) -> list[Result]:
-    """``[function(*task) for task in tasks]`` over ``workers`` spawned processes (here when one is enough):
+    """``[function(*task) for task in tasks]`` over ``workers`` processes (here when one is enough):
     every task draws from its own seeded stream, so the results do not depend on the split."""
     if workers <= 1 or len(tasks) <= 1:
         return [function(*task) for task in tasks]
-    with ProcessPoolExecutor(min(workers, len(tasks)), mp_context=multiprocessing.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(min(workers, len(tasks)), mp_context=worker_context()) as pool:
         return list(pool.map(function, *zip(*tasks, strict=True)))
 
 
@@ -288,6 +288,8 @@ def evaluate_online(params: OnlineParams, results: dict[str, Any], rankings: dic
                     workers: int = 1) -> dict[str, Any]:
     """The deployable rows' pages (``rankings``: the evaluate stage's runs, ``qrels`` in the design's
     query order), their expected online metrics and the interleaved comparisons, over ``workers`` processes."""
+    if workers > 1:
+        start_worker_server()
     query_ids = list(qrels)
     judged = [qrels[q] for q in query_ids]
     pages = {name: scoring.top_ids(ranked, query_ids, params.page_size) for name, ranked in rankings.items()}
