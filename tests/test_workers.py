@@ -10,7 +10,6 @@ import numpy as np
 from ranx import Qrels, Run, evaluate
 
 import animelab.evaluation.workers  # noqa: F401  (registers the picklers)
-from animelab.gold.splits import plain_qrels
 from animelab.online.simulation import in_processes
 from animelab.processes import stop_worker_server
 
@@ -55,11 +54,3 @@ def test_workers_cpu_counts_in_the_stage_once_their_server_is_stopped():
     stop_worker_server()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     assert (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime) >= 2.0
-
-
-def test_a_received_split_reads_its_qrels_from_what_was_sent():
-    """A worker gets the sender's plain qrels with the Qrels it builds: nothing is read back out of numba."""
-    qrels = Qrels({"q2": {"b": 2, "a": 1}, "q1": {"c": 1}})
-    received = pickle.loads(pickle.dumps(qrels))
-    assert plain_qrels(received) == plain_qrels(qrels) == qrels.to_dict()
-    assert pickle.loads(pickle.dumps(qrels)) is received  # built once per receiving process

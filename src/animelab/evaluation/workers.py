@@ -1,9 +1,10 @@
 """Untimed evaluation work (index builds, runs, fidelity, scores) spread over worker processes.
 
-Each worker is a process (``animelab.processes``) holding one copy of the ``Evaluation`` (its prepared models and encoded
-queries travel with it, so no worker loads an encoder that the parent already ran). The engine locks an
-open shard's write-ahead log, so a worker searches its own (hard-linked) copy of each index it opens.
-Nothing timed runs here: latency and memory are measured in the parent with no worker alive.
+Each worker is a process (forked: ``animelab.processes``) holding one copy of the ``Evaluation`` (its prepared
+models and encoded queries travel with it, so no worker loads an encoder that the parent already ran). The engine
+locks an open shard's write-ahead log, so a worker searches its own (hard-linked) copy of each index it opens.
+Nothing timed runs here: latency and memory are measured in the parent with no worker alive (the idle fork
+server aside).
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ranx import Qrels, Run
 
-from animelab.gold.splits import plain_qrels, qrels_of_plain
 from animelab.index.edge import linked_copy
 from animelab.processes import worker_context
 
@@ -37,22 +37,23 @@ Result = TypeVar("Result")
 copyreg.pickle(Run, lambda run: (Run, (run.to_dict(), run.name)))
 
 # A split's qrels travel with every task on it, and reading a numba dict out or building one takes seconds
-# for a split: each qrels object is read out once where it is sent (``plain_qrels``) and built once per process
-# that receives it.
-_qrels_tokens: weakref.WeakKeyDictionary[Qrels, str] = weakref.WeakKeyDictionary()
+# for a split (3.3 CPU-min of the evaluate stage): each qrels object is read out once where it is sent and
+# built once per process that receives it (qrels are not changed once built).
+_sent_qrels: weakref.WeakKeyDictionary[Qrels, tuple[str, dict[str, dict[str, int]], str | None]] = \
+    weakref.WeakKeyDictionary()
 _received_qrels: dict[str, Qrels] = {}
-_token_counter = itertools.count()
+_qrels_tokens = itertools.count()
 
 
 def _reduce_qrels(qrels: Qrels) -> tuple[Callable[..., Qrels], tuple[Any, ...]]:
-    if qrels not in _qrels_tokens:
-        _qrels_tokens[qrels] = f"{os.getpid()}:{next(_token_counter)}"
-    return _received_qrels_of, (_qrels_tokens[qrels], plain_qrels(qrels), qrels.name)
+    if qrels not in _sent_qrels:
+        _sent_qrels[qrels] = (f"{os.getpid()}:{next(_qrels_tokens)}", qrels.to_dict(), qrels.name)
+    return _received_qrels_of, _sent_qrels[qrels]
 
 
 def _received_qrels_of(token: str, plain: dict[str, dict[str, int]], name: str | None) -> Qrels:
     if token not in _received_qrels:
-        _received_qrels[token] = qrels_of_plain(plain, name)
+        _received_qrels[token] = Qrels(plain, name)
     return _received_qrels[token]
 
 

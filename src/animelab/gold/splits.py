@@ -11,9 +11,9 @@ Layout of a gold directory (written by the gold stage, read by every stage that 
 
 from __future__ import annotations
 
+import functools
 import json
 import re
-import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -135,25 +135,6 @@ def read_trec_rankings(path: Path) -> dict[str, list[str]]:
     return {query: [document for _, document in sorted(pairs, key=lambda pair: -pair[0])]
             for query, pairs in scored.items()}
 
-# Reading ranx's numba dicts out takes seconds for a split: each Qrels object is read out once, however many
-# splits, views and tasks share it (qrels are never changed once built).
-_plain_qrels: weakref.WeakKeyDictionary[Qrels, dict[str, dict[str, int]]] = weakref.WeakKeyDictionary()
-
-
-def plain_qrels(qrels: Qrels) -> dict[str, dict[str, int]]:
-    """``qrels.to_dict()``, read once per Qrels object; callers do not change it."""
-    if qrels not in _plain_qrels:
-        _plain_qrels[qrels] = qrels.to_dict()
-    return _plain_qrels[qrels]
-
-
-def qrels_of_plain(plain: dict[str, dict[str, int]], name: str | None = None) -> Qrels:
-    """``Qrels(plain, name)``, whose ``plain_qrels`` is ``plain`` itself (nothing read back)."""
-    qrels = Qrels(plain, name)
-    _plain_qrels[qrels] = plain
-    return qrels
-
-
 @dataclass
 class GoldSplit:
     """One query split with its qrels (ranx) and hard negatives, as the scoring stages use it."""
@@ -169,10 +150,10 @@ class GoldSplit:
     def categories(self) -> dict[str, str]:
         return {q.id: q.category for q in self.queries}
 
-    @property
+    @functools.cached_property
     def judged(self) -> dict[str, dict[str, int]]:
-        """The qrels as Python dicts, in query order (``plain_qrels``)."""
-        return plain_qrels(self.qrels)
+        """The qrels as Python dicts, in query order: read out of ranx's numba dicts once (slow to read)."""
+        return self.qrels.to_dict()
 
     def kept(self, rankings: list[list[str]], limit: int) -> dict[str, list[str]]:
         """Each query's anime ids, best first, with the query's own ``exclude`` ids (a query-by-example
@@ -198,7 +179,7 @@ class GoldSplit:
         judgements = {q: {a: g for a, g in judged.items() if a in kept_anime}
                       for q, judged in self.judged.items()}
         judgements = {q: judged for q, judged in judgements.items() if any(g > 0 for g in judged.values())}
-        return GoldSplit([q for q in self.queries if q.id in judgements], qrels_of_plain(judgements),
+        return GoldSplit([q for q in self.queries if q.id in judgements], Qrels(judgements),
                          {q: n & kept_anime for q, n in self.hard_negatives.items() if n & kept_anime and q in judgements},
                          self.anime_splits, kept_anime)
 
