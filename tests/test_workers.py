@@ -10,8 +10,7 @@ import numpy as np
 from ranx import Qrels, Run, evaluate
 
 import animelab.evaluation.workers  # noqa: F401  (registers the picklers)
-from animelab.online.simulation import in_processes
-from animelab.processes import stop_worker_server
+from animelab.processes import in_processes, stop_worker_server
 
 
 def test_qrels_and_runs_pickle_with_their_order_values_and_names():

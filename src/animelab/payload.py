@@ -36,9 +36,10 @@ def point_id(anime_id: str) -> str:
     return str(uuid.uuid5(POINT_NAMESPACE, anime_id))
 
 
-def point_table(anime_ids: Iterable[str]) -> dict[str, str]:
-    """Point id -> anime id: how a search that reads no payload names its hits."""
-    return {point_id(anime_id): anime_id for anime_id in anime_ids}
+def point_table(anime_ids: Iterable[str]) -> dict[uuid.UUID, str]:
+    """Point id -> anime id: how a search that reads no payload names its hits. Keyed by ``uuid.UUID``, as the
+    embedded engine returns ids: hashing one costs a quarter of formatting it as a string."""
+    return {uuid.UUID(point_id(anime_id)): anime_id for anime_id in anime_ids}
 
 
 def payload_for(entry: AnimeEntry) -> dict[str, Any]:

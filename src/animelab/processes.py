@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import multiprocessing
 import multiprocessing.forkserver
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from multiprocessing.context import BaseContext
+from typing import Any, TypeVar
 
 WORKER_START = "animelab.evaluation.worker_start"
+Result = TypeVar("Result")
 
 
 def worker_context() -> BaseContext:
@@ -23,10 +27,24 @@ def worker_context() -> BaseContext:
     return context
 
 
-def start_worker_server() -> None:
-    """Start the fork server now (it imports in the background); the first pool would otherwise wait for it."""
-    worker_context()
-    multiprocessing.forkserver.ensure_running()
+def start_worker_server(workers: int) -> None:
+    """Start the fork server now, when the stage will use ``workers`` > 1 (it imports in the background); the
+    first pool would otherwise wait for it."""
+    if workers > 1:
+        worker_context()
+        multiprocessing.forkserver.ensure_running()
+
+
+def in_processes(function: Callable[..., Result], tasks: Sequence[tuple[Any, ...]], workers: int,
+                 initializer: Callable[..., None] | None = None, initargs: tuple[Any, ...] = ()) -> list[Result]:
+    """``[function(*task) for task in tasks]``, in order, over ``workers`` forked processes, each set up by
+    ``initializer(*initargs)`` (here, without it, when one process is enough). ``function`` must be a
+    module-level function (it is pickled)."""
+    if workers <= 1 or len(tasks) <= 1:
+        return [function(*task) for task in tasks]
+    with ProcessPoolExecutor(min(workers, len(tasks)), mp_context=worker_context(), initializer=initializer,
+                             initargs=initargs) as pool:
+        return list(pool.map(function, *zip(*tasks, strict=True)))
 
 
 def stop_worker_server() -> None:

@@ -8,6 +8,7 @@ import gc
 import hashlib
 import json
 import logging
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -48,7 +49,7 @@ class VariantIndex:
     build: BuildReport
     dense_names: list[str]
 
-    def open(self, anime_ids: dict[str, str]) -> SearchIndex:
+    def open(self, anime_ids: dict[uuid.UUID, str]) -> SearchIndex:
         return open_index(self.params, self.directory, anime_ids)
 
 
@@ -115,7 +116,7 @@ class Evaluation:
     # What result bias is measured on: each anime's start year and MAL members.
     attributes: dict[str, dict[str, float]] = dataclasses.field(init=False)
     # Point id -> anime id: searches name their hits without reading payload.
-    anime_ids: dict[str, str] = dataclasses.field(init=False)
+    anime_ids: dict[uuid.UUID, str] = dataclasses.field(init=False)
 
     def __post_init__(self) -> None:
         self.anime_ids = point_table(e.id for e in self.entries)
@@ -449,8 +450,7 @@ def evaluate_all(params: Params, experiments: Experiments, split: GoldSplit, ent
     declared families of tests. Writes runs and per-query CSVs."""
     settings = params.evaluate
     sources = check_variants(params, experiments)
-    if settings.workers > 1:
-        start_worker_server()
+    start_worker_server(settings.workers)
     evaluation = Evaluation(params, entries, embeddings_dir, cache_dir, sparse_dir, bank, routes)
     selection = None
     if experiments.choose_on is not None:

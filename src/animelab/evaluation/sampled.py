@@ -101,8 +101,7 @@ def evaluate_samples(params: Params, experiments: Experiments, results: dict[str
     names = [row.name for row in rows]
     full = verdicts(results, names, primary)
     workers = params.evaluate.workers
-    if workers > 1:
-        start_worker_server()
+    start_worker_server(workers)
     evaluation = Evaluation(params, entries, embeddings_dir, cache_dir, sparse_dir, bank, routes)
     scored_rows = [baseline, *rows]
     prepare_rows(evaluation, [(row, sources[row.name], split) for row in scored_rows], workers)

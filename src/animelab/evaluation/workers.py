@@ -17,7 +17,6 @@ import shutil
 import tempfile
 import weakref
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -25,7 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ranx import Qrels, Run
 
 from animelab.index.edge import linked_copy
-from animelab.processes import worker_context
+from animelab.processes import in_processes
 
 if TYPE_CHECKING:
     from animelab.evaluation.runner import Evaluation
@@ -91,10 +90,8 @@ def map_in_workers(evaluation: Evaluation, function: Callable[..., Result], task
     this process, when one is enough). ``function`` must be a module-level function (it is pickled)."""
     if workers <= 1 or len(tasks) <= 1:
         return [function(evaluation, *task) for task in tasks]
-    with scratch_folder(evaluation) as scratch, ProcessPoolExecutor(
-            min(workers, len(tasks)), mp_context=worker_context(), initializer=_hold,
-            initargs=(evaluation, scratch)) as pool:
-        return list(pool.map(_call, [function] * len(tasks), tasks))
+    with scratch_folder(evaluation) as scratch:
+        return in_processes(_call, [(function, task) for task in tasks], workers, _hold, (evaluation, scratch))
 
 
 def private_copy(directory: Path, private: Path) -> Path:

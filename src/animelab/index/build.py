@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -65,7 +66,7 @@ def indexed_text_model(index_dir: Path) -> str:
     return model
 
 
-def open_index(params: IndexParams, index_dir: Path, anime_ids: Mapping[str, str] | None = None) -> SearchIndex:
+def open_index(params: IndexParams, index_dir: Path, anime_ids: Mapping[uuid.UUID, str] | None = None) -> SearchIndex:
     """The built index; ``anime_ids`` (``point_table``) lets it name hits without reading their payload."""
     if params.backend == "edge":
         return EdgeIndex(Path(index_dir) / SHARD, anime_ids)

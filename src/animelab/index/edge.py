@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import time
+import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -177,7 +178,7 @@ class EdgeIndex:
     ``anime_ids`` (point id -> anime id) to search without reading payload when only anime ids are asked for.
     Opening and searching leave the shard's files as they were (``close`` restores the configs)."""
 
-    def __init__(self, path: Path, anime_ids: Mapping[str, str] | None = None):
+    def __init__(self, path: Path, anime_ids: Mapping[uuid.UUID, str] | None = None):
         self.path = Path(path)
         self.anime_ids = anime_ids
         if not (self.path / CONFIG_FILE).is_file():

@@ -8,6 +8,7 @@ dropped), so searches never see a half-built collection.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -94,7 +95,7 @@ def client_search_params(tuning: Tuning) -> models.SearchParams:
 class ServerIndex:
     """A collection (or alias) on a Qdrant server; ``anime_ids`` as for ``EdgeIndex``."""
 
-    def __init__(self, client: QdrantClient, collection: str, anime_ids: Mapping[str, str] | None = None):
+    def __init__(self, client: QdrantClient, collection: str, anime_ids: Mapping[uuid.UUID, str] | None = None):
         self.client = client
         self.collection = collection
         self.anime_ids = anime_ids

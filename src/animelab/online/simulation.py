@@ -18,9 +18,7 @@ from __future__ import annotations
 import itertools
 import logging
 import zlib
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -29,20 +27,10 @@ from animelab.evaluation import scoring
 from animelab.online.clicks import CLICK_MODELS, ClickModel, click_model, err
 from animelab.online.interleaving import Interleaver, interleavers, outcome, team_drafts
 from animelab.params import OnlineParams
-from animelab.processes import start_worker_server, worker_context
+from animelab.processes import in_processes, start_worker_server
 
 MAX_GRADE = 2
-Result = TypeVar("Result")
 log = logging.getLogger(__name__)
-
-
-def in_processes(function: Callable[..., Result], tasks: Sequence[tuple[Any, ...]], workers: int) -> list[Result]:
-    """``[function(*task) for task in tasks]`` over ``workers`` processes (here when one is enough):
-    every task draws from its own seeded stream, so the results do not depend on the split."""
-    if workers <= 1 or len(tasks) <= 1:
-        return [function(*task) for task in tasks]
-    with ProcessPoolExecutor(min(workers, len(tasks)), mp_context=worker_context()) as pool:
-        return list(pool.map(function, *zip(*tasks, strict=True)))
 
 
 def rng_for(seed: int, *names: str) -> np.random.Generator:
@@ -288,8 +276,7 @@ def evaluate_online(params: OnlineParams, results: dict[str, Any], rankings: dic
                     workers: int = 1) -> dict[str, Any]:
     """The deployable rows' pages (``rankings``: the evaluate stage's runs, ``qrels`` in the design's
     query order), their expected online metrics and the interleaved comparisons, over ``workers`` processes."""
-    if workers > 1:
-        start_worker_server()
+    start_worker_server(workers)
     query_ids = list(qrels)
     judged = [qrels[q] for q in query_ids]
     pages = {name: scoring.top_ids(ranked, query_ids, params.page_size) for name, ranked in rankings.items()}
