@@ -22,7 +22,6 @@ import psutil
 
 from animelab.errors import run_for_user
 from animelab.io import write_json
-from animelab.processes import stop_worker_server
 
 
 def stage_args(description: str, argv: list[str] | None, *paths: str, names: tuple[str, ...] = (),
@@ -43,7 +42,6 @@ def run_stage(main: Callable[[list[str]], None], argv: list[str] | None = None) 
     timing.add_argument("--timings", type=Path, default=None)
     known, rest = timing.parse_known_args(sys.argv[1:] if argv is None else argv)
     run_for_user(lambda: main(rest))
-    stop_worker_server()
     if known.timings is not None:
         write_json(known.timings, stage_cost())
 

@@ -36,7 +36,6 @@ from animelab.index.spec import CollectionSpec, collection_spec
 from animelab.io import atomic_path, write_csv, write_json
 from animelab.params import IndexParams, Params, TextModelParams
 from animelab.payload import point_table
-from animelab.processes import start_worker_server
 from animelab.sparse.registry import encode_queries, load_set, sets_key
 
 log = logging.getLogger(__name__)
@@ -450,7 +449,6 @@ def evaluate_all(params: Params, experiments: Experiments, split: GoldSplit, ent
     declared families of tests. Writes runs and per-query CSVs."""
     settings = params.evaluate
     sources = check_variants(params, experiments)
-    start_worker_server(settings.workers)
     evaluation = Evaluation(params, entries, embeddings_dir, cache_dir, sparse_dir, bank, routes)
     selection = None
     if experiments.choose_on is not None:

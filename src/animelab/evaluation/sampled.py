@@ -26,7 +26,6 @@ from animelab.evaluation.runner import Evaluation, prepare_rows, check_variants,
 from animelab.evaluation.workers import map_in_workers
 from animelab.gold.splits import GoldSplit
 from animelab.params import Params
-from animelab.processes import start_worker_server
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +100,6 @@ def evaluate_samples(params: Params, experiments: Experiments, results: dict[str
     names = [row.name for row in rows]
     full = verdicts(results, names, primary)
     workers = params.evaluate.workers
-    start_worker_server(workers)
     evaluation = Evaluation(params, entries, embeddings_dir, cache_dir, sparse_dir, bank, routes)
     scored_rows = [baseline, *rows]
     prepare_rows(evaluation, [(row, sources[row.name], split) for row in scored_rows], workers)

@@ -1,10 +1,9 @@
 """Untimed evaluation work (index builds, runs, fidelity, scores) spread over worker processes.
 
-Each worker is a process (forked: ``animelab.processes``) holding one copy of the ``Evaluation`` (its prepared
+Each worker is a spawned process (``animelab.processes``) holding one copy of the ``Evaluation`` (its prepared
 models and encoded queries travel with it, so no worker loads an encoder that the parent already ran). The engine
 locks an open shard's write-ahead log, so a worker searches its own (hard-linked) copy of each index it opens.
-Nothing timed runs here: latency and memory are measured in the parent with no worker alive (the idle fork
-server aside).
+Nothing timed runs here: latency and memory are measured in the parent with no worker alive.
 """
 
 from __future__ import annotations

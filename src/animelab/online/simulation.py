@@ -27,7 +27,7 @@ from animelab.evaluation import scoring
 from animelab.online.clicks import CLICK_MODELS, ClickModel, click_model, err
 from animelab.online.interleaving import Interleaver, interleavers, outcome, team_drafts
 from animelab.params import OnlineParams
-from animelab.processes import in_processes, start_worker_server
+from animelab.processes import in_processes
 
 MAX_GRADE = 2
 log = logging.getLogger(__name__)
@@ -276,7 +276,6 @@ def evaluate_online(params: OnlineParams, results: dict[str, Any], rankings: dic
                     workers: int = 1) -> dict[str, Any]:
     """The deployable rows' pages (``rankings``: the evaluate stage's runs, ``qrels`` in the design's
     query order), their expected online metrics and the interleaved comparisons, over ``workers`` processes."""
-    start_worker_server(workers)
     query_ids = list(qrels)
     judged = [qrels[q] for q in query_ids]
     pages = {name: scoring.top_ids(ranked, query_ids, params.page_size) for name, ranked in rankings.items()}
