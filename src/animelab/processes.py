@@ -1,11 +1,9 @@
-"""Worker processes for the stages' untimed work.
+"""Worker processes for the stages' untimed work, spawned: each starts a fresh interpreter and imports what it runs.
 
-Workers are spawned: each starts a fresh interpreter and imports what it runs. They were forked from one fork
-server per stage for a while (a pool started in 4 s instead of 11); in a fresh clone's full run that scored the
-held-out rows against wrong judgements (identical run files, genre-base macro NDCG@10 0.0683 for 0.3643), twice,
-where a run from an empty numba cache and the spawned workers were right. The cause was not found.
-Spawned workers are the stage's children, so their CPU time and peak memory count in its own
-(``resource.RUSAGE_CHILDREN``) once the pool is done.
+Forked from one fork server per stage, a pool started in 4 s instead of 11, but two fresh clones' full runs that
+way scored the held-out rows against wrong judgements (identical run files, genre-base macro NDCG@10 0.0683 for
+0.3643); spawned workers were right in fresh clones, and the cause was not found. Spawned workers are the
+stage's children, so their CPU time and peak memory count in its own (``resource.RUSAGE_CHILDREN``).
 """
 
 from __future__ import annotations

@@ -216,6 +216,7 @@ def compare_pairs(params: OnlineParams, results: dict[str, Any], pages: dict[str
     families: dict[tuple[str, str], list[dict[str, Any]]] = {(m, u): [] for m in methods for u in params.users}
     compared = [(method, a, b) for method in methods for a, b in pairs]
     log.info("interleaving: %d pairs x %d methods over %d worker(s)", len(pairs), len(methods), workers)
+    # Every task draws from its own seeded stream (rng_for): the results do not depend on how tasks are split.
     chances_by_pair = in_processes(pair_chances, [(params, method, a, b, pages[a], pages[b], qrels, design, seed)
                                                   for method, a, b in compared], workers)
     for (method, a, b), by_user in zip(compared, chances_by_pair, strict=True):
