@@ -32,14 +32,18 @@ PAYLOAD_FIELDS: dict[str, Any] = {
 POINT_NAMESPACE = uuid.UUID("6f1c1f1e-5a7e-4b8e-9a51-0a11ab000000")
 
 
+def point_uuid(anime_id: str) -> uuid.UUID:
+    return uuid.uuid5(POINT_NAMESPACE, anime_id)
+
+
 def point_id(anime_id: str) -> str:
-    return str(uuid.uuid5(POINT_NAMESPACE, anime_id))
+    return str(point_uuid(anime_id))
 
 
 def point_table(anime_ids: Iterable[str]) -> dict[uuid.UUID, str]:
     """Point id -> anime id: how a search that reads no payload names its hits. Keyed by ``uuid.UUID``, as the
     embedded engine returns ids: hashing one costs a quarter of formatting it as a string."""
-    return {uuid.UUID(point_id(anime_id)): anime_id for anime_id in anime_ids}
+    return {point_uuid(anime_id): anime_id for anime_id in anime_ids}
 
 
 def payload_for(entry: AnimeEntry) -> dict[str, Any]:

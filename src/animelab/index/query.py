@@ -146,7 +146,7 @@ class Hit:
     payload: dict[str, Any]
 
 
-def payload_to_read(request: SearchRequest, anime_ids: Mapping[str, str] | None) -> list[str] | None:
+def payload_to_read(request: SearchRequest, anime_ids: Mapping[uuid.UUID, str] | None) -> list[str] | None:
     """The payload fields the engine reads for each hit: none when ``anime_ids`` (point id -> anime id) names
     the hits and the request asks for nothing else. Reading payload is most of a small search's cost (here
     1.1-1.5 of 1.7-1.9 ms for 100 hits of one 384-d vector)."""
@@ -157,11 +157,11 @@ def payload_to_read(request: SearchRequest, anime_ids: Mapping[str, str] | None)
 def hit_of(point_id: Any, score: float, payload: dict[str, Any] | None,
            anime_ids: Mapping[uuid.UUID, str] | None) -> Hit:
     """A hit from the engine's point: its anime id from the payload read with it, else from ``anime_ids``
-    (``point_table``; the server returns ids as strings, the embedded engine as UUIDs)."""
+    (``point_table``: ``point_id`` a ``uuid.UUID``)."""
     if payload:
         return Hit(payload["anime_id"], float(score), dict(payload))
     try:
-        return Hit(anime_ids[point_id if isinstance(point_id, uuid.UUID) else uuid.UUID(point_id)], float(score), {})
+        return Hit(anime_ids[point_id], float(score), {})
     except KeyError:
         raise LabError(f"point {point_id} is not among the anime the index was opened with: the index was built "
                        "from another corpus") from None

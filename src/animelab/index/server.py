@@ -174,7 +174,8 @@ class ServerIndex:
         def fetch(limit: int) -> list[Hit]:
             response = self.client.query_points(self.collection, limit=limit, query_filter=conditions,
                                                 with_payload=payload, **search)
-            return [hit_of(p.id, p.score, p.payload, self.anime_ids) for p in response.points]
+            # The server returns point ids as strings, the point table holds UUIDs (as the embedded engine returns).
+            return [hit_of(uuid.UUID(p.id), p.score, p.payload, self.anime_ids) for p in response.points]
 
         return with_whole_ties(request, fetch)
 
